@@ -1,0 +1,83 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// House settings (../shared/STYLE.md): Swift 6 mode plus the upcoming features hummingbird uses.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Waybill",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "waybill", targets: ["waybill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        // Layer 0: C wrappers. Each is imported by exactly one Swift target.
+        .systemLibrary(name: "CZint", providers: [.apt(["libzint-dev"])]),
+        .systemLibrary(name: "CRsvg", pkgConfig: "librsvg-2.0", providers: [.apt(["librsvg2-dev", "libcairo2-dev"])]),
+        .systemLibrary(name: "CPoppler", pkgConfig: "poppler-glib", providers: [.apt(["libpoppler-glib-dev"])]),
+        .systemLibrary(name: "CZBar", pkgConfig: "zbar", providers: [.apt(["libzbar-dev"])]),
+
+        // Layer 1: the pure model.
+        .target(
+            name: "WaybillCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Layer 2: one capability each.
+        .target(
+            name: "WaybillStore",
+            dependencies: ["WaybillCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WaybillSheets",
+            dependencies: ["WaybillCore", "CRsvg", "CZint", .product(name: "Mustache", package: "swift-mustache")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WaybillScan",
+            dependencies: ["WaybillCore", "CPoppler", "CZBar"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WaybillDelivery",
+            dependencies: ["WaybillCore"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Layer 4: composition. The CLI lives in a library so tests can reach its parsing.
+        .target(
+            name: "WaybillCLI",
+            dependencies: [
+                "WaybillCore", "WaybillStore", "WaybillSheets", "WaybillScan", "WaybillDelivery",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "waybill", dependencies: ["WaybillCLI"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "WaybillCoreTests", dependencies: ["WaybillCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WaybillSheetsTests",
+            dependencies: ["WaybillSheets", "WaybillScan", "WaybillCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WaybillCLITests",
+            dependencies: ["WaybillCLI", "WaybillCore", "WaybillScan", "waybill"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,48 @@
+import CZBar
+public import WaybillCore
+
+public struct DecodedBarcode: Sendable, Hashable {
+    /// zbar's name: `QR-Code`, `CODE-128`, `CODE-39`, …
+    public let symbology: String
+    public let text: String
+}
+
+/// zbar's image scanner. One per task: zbar scanners keep state and are not thread-safe.
+public final class BarcodeScanner {
+    private let scanner: OpaquePointer
+
+    public init() throws(WaybillError) {
+        guard let scanner = zbar_image_scanner_create() else {
+            throw WaybillError(.renderFailed, "zbar could not create a scanner")
+        }
+        self.scanner = scanner
+        zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_ENABLE, 1)
+    }
+
+    deinit { zbar_image_scanner_destroy(scanner) }
+
+    public func scan(_ image: GrayImage) -> [DecodedBarcode] {
+        guard let zimage = zbar_image_create() else { return [] }
+        defer { zbar_image_destroy(zimage) }
+        zbar_image_set_format(zimage, waybill_zbar_y800())
+        zbar_image_set_size(zimage, UInt32(image.width), UInt32(image.height))
+        return image.pixels.withUnsafeBufferPointer { buffer in
+            // No cleanup handler: the buffer is ours and outlives the scan.
+            zbar_image_set_data(zimage, buffer.baseAddress, UInt(buffer.count), nil)
+            guard zbar_scan_image(scanner, zimage) > 0 else { return [] }
+            var found: [DecodedBarcode] = []
+            var symbol = zbar_image_first_symbol(zimage)
+            while let current = symbol {
+                let type = zbar_symbol_get_type(current)
+                let name = String(cString: zbar_get_symbol_name(type))
+                let length = Int(zbar_symbol_get_data_length(current))
+                let text = zbar_symbol_get_data(current).map {
+                    String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self)
+                } ?? ""
+                found.append(DecodedBarcode(symbology: name, text: text))
+                symbol = zbar_symbol_next(current)
+            }
+            return found
+        }
+    }
+}

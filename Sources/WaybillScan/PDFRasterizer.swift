@@ -1,0 +1,95 @@
+import CPoppler
+public import Foundation
+public import WaybillCore
+
+/// A PDF opened with poppler-glib, pages rendered to grayscale at a chosen resolution.
+///
+/// One owner per document: not `Sendable`; open the file once per task that reads it.
+public final class PDFDocument {
+    private let document: OpaquePointer
+    public let pageCount: Int
+
+    public init(data: Data) throws(WaybillError) {
+        var error: UnsafeMutablePointer<GError>?
+        let bytes = data.withUnsafeBytes { g_bytes_new($0.baseAddress, gsize($0.count)) }
+        defer { g_bytes_unref(bytes) }
+        guard let document = poppler_document_new_from_bytes(bytes, nil, &error) else {
+            let message = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
+            if let error { g_error_free(error) }
+            throw WaybillError(.unreadableDocument, "not a readable PDF: \(message)")
+        }
+        self.document = document
+        pageCount = Int(poppler_document_get_n_pages(document))
+    }
+
+    public convenience init(path: String) throws(WaybillError) {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw WaybillError(.ioError, "cannot read \(path): \(error.localizedDescription)")
+        }
+        try self.init(data: data)
+    }
+
+    deinit { g_object_unref(UnsafeMutableRawPointer(document)) }
+
+    /// Page size in points.
+    public func pageSize(_ index: Int) throws(WaybillError) -> (width: Double, height: Double) {
+        let page = try self.page(index)
+        defer { g_object_unref(UnsafeMutableRawPointer(page)) }
+        var width = 0.0
+        var height = 0.0
+        poppler_page_get_size(page, &width, &height)
+        return (width, height)
+    }
+
+    /// Renders page `index` (0-based) on white at `dpi`, as grayscale.
+    public func render(page index: Int, dpi: Double) throws(WaybillError) -> GrayImage {
+        let page = try self.page(index)
+        defer { g_object_unref(UnsafeMutableRawPointer(page)) }
+        var width = 0.0
+        var height = 0.0
+        poppler_page_get_size(page, &width, &height)
+        let pixelWidth = Int((width * dpi / 72).rounded(.up))
+        let pixelHeight = Int((height * dpi / 72).rounded(.up))
+        guard pixelWidth > 0, pixelHeight > 0, pixelWidth * pixelHeight <= 400_000_000 else {
+            throw WaybillError(.unreadableDocument, "page \(index) has unusable dimensions \(width)x\(height) pt")
+        }
+        guard let surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(pixelWidth), Int32(pixelHeight)) else {
+            throw WaybillError(.unreadableDocument, "cannot allocate a \(pixelWidth)x\(pixelHeight) raster")
+        }
+        defer { cairo_surface_destroy(surface) }
+        let cr = cairo_create(surface)
+        defer { cairo_destroy(cr) }
+        cairo_set_source_rgb(cr, 1, 1, 1)
+        cairo_paint(cr)
+        cairo_scale(cr, dpi / 72, dpi / 72)
+        poppler_page_render(page, cr)
+        cairo_surface_flush(surface)
+        guard cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(surface) else {
+            throw WaybillError(.unreadableDocument, "rendering page \(index) failed")
+        }
+        let stride = Int(cairo_image_surface_get_stride(surface))
+        var pixels = [UInt8](repeating: 0, count: pixelWidth * pixelHeight)
+        pixels.withUnsafeMutableBufferPointer { out in
+            for y in 0..<pixelHeight {
+                let row = UnsafeRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
+                for x in 0..<pixelWidth {
+                    let pixel = row[x]
+                    // ITU-R BT.601 luma in integer arithmetic.
+                    let r = (pixel >> 16) & 0xFF
+                    let g = (pixel >> 8) & 0xFF
+                    let b = pixel & 0xFF
+                    out[y * pixelWidth + x] = UInt8((r * 77 + g * 150 + b * 29) >> 8)
+                }
+            }
+        }
+        return GrayImage(width: pixelWidth, height: pixelHeight, pixels: pixels)
+    }
+
+    private func page(_ index: Int) throws(WaybillError) -> OpaquePointer {
+        guard index >= 0, index < pageCount, let page = poppler_document_get_page(document, Int32(index)) else {
+            throw WaybillError(.unreadableDocument, "no page \(index) (the document has \(pageCount))")
+        }
+        return page
+    }
+}

@@ -1,0 +1,206 @@
+import CRsvg
+public import Foundation
+public import WaybillCore
+
+/// Renders routing sheets as vectors: the template through librsvg onto a cairo PDF surface,
+/// then the QR and Code 128 as filled rectangles into the boxes the template marks.
+///
+/// Not `Sendable`: it owns C handles (zint symbols, cached geometry) used by one task at a time.
+/// Make one per worker; they share nothing.
+public final class SheetRenderer {
+    /// QR modules smaller than this do not survive a 100-dpi scan.
+    public static let minimumQRModule = 3.0
+    /// Code 128 quiet zone, in modules, on each side (ISO/IEC 15417 asks for 10).
+    static let code128QuietModules = 10.0
+    static let qrQuietModules = 4.0
+
+    private let encoder: BarcodeEncoder
+    private var layouts: [String: Layout] = [:]
+
+    struct Layout {
+        var width: Double
+        var height: Double
+        var qrBox: RsvgRectangle
+        var code128Box: RsvgRectangle
+    }
+
+    public init() throws(WaybillError) {
+        encoder = try BarcodeEncoder()
+    }
+
+    /// Renders one page per sheet into a PDF file at `path`, written to a temporary file beside it
+    /// and renamed into place only when complete: on any error the destination is untouched.
+    public func renderPDF(_ sheets: [SheetContent], template: SheetTemplate, to path: String) throws(WaybillError) {
+        guard !sheets.isEmpty else { throw WaybillError(.renderFailed, "no sheets to render") }
+        let temporary = (path as NSString).deletingLastPathComponent.isEmpty
+            ? ".\(UUID().uuidString).pdf.tmp"
+            : (path as NSString).deletingLastPathComponent + "/.\(UUID().uuidString).pdf.tmp"
+        do throws(WaybillError) {
+            guard let surface = cairo_pdf_surface_create(temporary, 612, 792) else {
+                throw WaybillError(.ioError, "cannot create \(temporary)")
+            }
+            try render(sheets, template: template, surface: surface)
+            guard rename(temporary, path) == 0 else {
+                throw WaybillError(.ioError, "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    /// Renders into memory (for the web app and tests).
+    public func renderPDF(_ sheets: [SheetContent], template: SheetTemplate) throws(WaybillError) -> Data {
+        let sink = PDFSink()
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        let surface = cairo_pdf_surface_create_for_stream(
+            { closure, data, length in
+                guard let closure, let data else { return CAIRO_STATUS_WRITE_ERROR }
+                Unmanaged<PDFSink>.fromOpaque(closure).takeUnretainedValue().bytes.append(data, count: Int(length))
+                return CAIRO_STATUS_SUCCESS
+            }, context, 612, 792)
+        guard let surface else { throw WaybillError(.renderFailed, "cairo could not create a PDF surface") }
+        try withExtendedLifetime(sink) { () throws(WaybillError) in
+            try render(sheets, template: template, surface: surface)
+        }
+        return sink.bytes
+    }
+
+    private final class PDFSink {
+        var bytes = Data()
+    }
+
+    /// Draws every sheet and finishes the surface; always destroys it.
+    private func render(_ sheets: [SheetContent], template: SheetTemplate, surface: OpaquePointer) throws(WaybillError) {
+        defer { cairo_surface_destroy(surface) }
+        try Self.check(cairo_surface_status(surface), "creating the PDF")
+        cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "Waybill")
+        cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, "Waybill routing sheets")
+        guard let cr = cairo_create(surface) else { throw WaybillError(.renderFailed, "cairo_create failed") }
+        defer { cairo_destroy(cr) }
+        for sheet in sheets {
+            try drawPage(sheet, template: template, surface: surface, cr: cr)
+        }
+        cairo_surface_finish(surface)
+        try Self.check(cairo_surface_status(surface), "writing the PDF")
+    }
+
+    private func drawPage(_ sheet: SheetContent, template: SheetTemplate, surface: OpaquePointer, cr: OpaquePointer)
+        throws(WaybillError)
+    {
+        let svg = Array(template.render(sheet).utf8)
+        var error: UnsafeMutablePointer<GError>?
+        let handle = svg.withUnsafeBufferPointer { rsvg_handle_new_from_data($0.baseAddress, gsize($0.count), &error) }
+        guard let handle else {
+            throw WaybillError(.templateMalformed, "template \(template.path) is not valid SVG: \(Self.take(error))")
+        }
+        defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
+        rsvg_handle_set_dpi(handle, 72)
+        let layout = try layout(of: handle, template: template)
+        cairo_pdf_surface_set_size(surface, layout.width, layout.height)
+        var viewport = RsvgRectangle(x: 0, y: 0, width: layout.width, height: layout.height)
+        guard rsvg_handle_render_document(handle, cr, &viewport, &error) != 0 else {
+            throw WaybillError(.templateMalformed, "template \(template.path) could not be drawn: \(Self.take(error))")
+        }
+        let token = sheet.token.description
+        try drawQR(encoder.qrCode(token), in: layout.qrBox, cr: cr, template: template)
+        try drawCode128(encoder.code128(token), in: layout.code128Box, cr: cr, template: template)
+        cairo_show_page(cr)
+        try Self.check(cairo_status(cr), "drawing the sheet")
+    }
+
+    /// Page size and code boxes depend only on the template, so they are measured once.
+    private func layout(of handle: UnsafeMutablePointer<RsvgHandle>, template: SheetTemplate) throws(WaybillError) -> Layout {
+        if let cached = layouts[template.path] { return cached }
+        var width = 0.0
+        var height = 0.0
+        guard rsvg_handle_get_intrinsic_size_in_pixels(handle, &width, &height) != 0, width > 0, height > 0 else {
+            throw WaybillError(.templateMalformed, "template \(template.path) needs an absolute width and height (such as 8.5in)")
+        }
+        var viewport = RsvgRectangle(x: 0, y: 0, width: width, height: height)
+        func box(_ id: String) throws(WaybillError) -> RsvgRectangle {
+            var ink = RsvgRectangle()
+            var logical = RsvgRectangle()
+            var error: UnsafeMutablePointer<GError>?
+            guard rsvg_handle_get_geometry_for_layer(handle, "#" + id, &viewport, &ink, &logical, &error) != 0,
+                logical.width > 0, logical.height > 0
+            else {
+                throw WaybillError(.templateMalformed, "template \(template.path): cannot place element #\(id): \(Self.take(error))")
+            }
+            return logical
+        }
+        let layout = Layout(
+            width: width, height: height, qrBox: try box(SheetTemplate.qrElementID),
+            code128Box: try box(SheetTemplate.code128ElementID))
+        layouts[template.path] = layout
+        return layout
+    }
+
+    /// The QR as the largest square that fits the box, quiet zone included; one path, one fill,
+    /// so abutting modules leave no hairline seams when rasterized.
+    private func drawQR(_ matrix: ModuleMatrix, in box: RsvgRectangle, cr: OpaquePointer, template: SheetTemplate)
+        throws(WaybillError)
+    {
+        let side = min(box.width, box.height)
+        let module = side / (Double(matrix.columns) + 2 * Self.qrQuietModules)
+        guard module >= Self.minimumQRModule else {
+            throw WaybillError(
+                .templateMalformed,
+                "template \(template.path): the #\(SheetTemplate.qrElementID) box is too small for \(Self.minimumQRModule)-pt QR modules")
+        }
+        let x0 = box.x + (box.width - side) / 2 + Self.qrQuietModules * module
+        let y0 = box.y + (box.height - side) / 2 + Self.qrQuietModules * module
+        paintWhite(x: box.x + (box.width - side) / 2, y: box.y + (box.height - side) / 2, width: side, height: side, cr: cr)
+        for row in 0..<matrix.rows {
+            var column = 0
+            while column < matrix.columns {
+                guard matrix[row, column] else { column += 1; continue }
+                let start = column
+                while column < matrix.columns, matrix[row, column] { column += 1 }
+                cairo_rectangle(cr, x0 + Double(start) * module, y0 + Double(row) * module, Double(column - start) * module, module)
+            }
+        }
+        cairo_set_source_rgb(cr, 0, 0, 0)
+        cairo_fill(cr)
+    }
+
+    /// Code 128 stretched to the box width, quiet zones inside the box, bars the box's full height.
+    private func drawCode128(_ matrix: ModuleMatrix, in box: RsvgRectangle, cr: OpaquePointer, template: SheetTemplate)
+        throws(WaybillError)
+    {
+        let module = box.width / (Double(matrix.columns) + 2 * Self.code128QuietModules)
+        guard module >= 0.9 else {
+            throw WaybillError(
+                .templateMalformed, "template \(template.path): the #\(SheetTemplate.code128ElementID) box is too narrow for the Code 128")
+        }
+        paintWhite(x: box.x, y: box.y, width: box.width, height: box.height, cr: cr)
+        let x0 = box.x + Self.code128QuietModules * module
+        var column = 0
+        while column < matrix.columns {
+            guard matrix[0, column] else { column += 1; continue }
+            let start = column
+            while column < matrix.columns, matrix[0, column] { column += 1 }
+            cairo_rectangle(cr, x0 + Double(start) * module, box.y, Double(column - start) * module, box.height)
+        }
+        cairo_set_source_rgb(cr, 0, 0, 0)
+        cairo_fill(cr)
+    }
+
+    private func paintWhite(x: Double, y: Double, width: Double, height: Double, cr: OpaquePointer) {
+        cairo_rectangle(cr, x, y, width, height)
+        cairo_set_source_rgb(cr, 1, 1, 1)
+        cairo_fill(cr)
+    }
+
+    private static func check(_ status: cairo_status_t, _ step: String) throws(WaybillError) {
+        guard status == CAIRO_STATUS_SUCCESS else {
+            throw WaybillError(.renderFailed, "cairo failed \(step): \(String(cString: cairo_status_to_string(status)))")
+        }
+    }
+
+    private static func take(_ error: UnsafeMutablePointer<GError>?) -> String {
+        guard let error else { return "unknown error" }
+        defer { g_error_free(error) }
+        return String(cString: error.pointee.message)
+    }
+}

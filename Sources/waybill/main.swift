@@ -1,0 +1,3 @@
+import WaybillCLI
+
+await WaybillCommand.runMain()
