@@ -5,6 +5,11 @@ public struct DecodedBarcode: Sendable, Hashable {
     /// zbar's name: `QR-Code`, `CODE-128`, `CODE-39`, …
     public let symbology: String
     public let text: String
+
+    public init(symbology: String, text: String) {
+        self.symbology = symbology
+        self.text = text
+    }
 }
 
 /// zbar's image scanner. One per task: zbar scanners keep state and are not thread-safe.

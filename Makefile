@@ -1,0 +1,60 @@
+# Waybill: `make run` sets up and runs it, `make test` sets up and tests it (Debian 12 with Swift).
+SHELL := /bin/bash
+SWIFT ?= swift
+PREFIX ?= /usr/local
+DATA_DIR ?= ./waybill-data
+
+# Every system package the build, the tests and the benchmarks need.
+APT_PACKAGES := pkg-config libsqlite3-dev libcairo2-dev librsvg2-dev libzint-dev libpoppler-glib-dev \
+	libzbar-dev zbar-tools poppler-utils fonts-dejavu-core fonts-dejavu-extra python3-reportlab
+
+.PHONY: all deps build release test run demo bench bench-sheets install clean
+
+all: build
+
+# Idempotent: installs only what is missing (apt-get update first), with sudo when not root.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages: $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# Until `waybill serve` exists, Waybill's main job is making routing sheets: this creates a
+# directive in $(DATA_DIR) and writes its sheet.
+run: build demo
+
+demo:
+	@bin=$$($(SWIFT) build --show-bin-path)/waybill; \
+	id=$$($$bin directive create --data-dir $(DATA_DIR) --title "Demo: accounts payable" --owner you@example.com \
+		--to mailto:invoices@example.com --to folder:archive/invoices --expires 30d --max-uses 100 --json \
+		| python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') && \
+	mkdir -p $(DATA_DIR)/sheets && \
+	$$bin sheet $$id --data-dir $(DATA_DIR) -o $(DATA_DIR)/sheets/$$id.pdf && \
+	$$bin directive show $$id --data-dir $(DATA_DIR) && \
+	echo "Open $(DATA_DIR)/sheets/$$id.pdf, print it, and lay it on top of your documents."
+
+# Sheets per millisecond against the ReportLab peer, on the same machine in one run.
+bench: bench-sheets
+
+bench-sheets: release
+	Benchmarks/bench-sheets.sh
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/waybill/Templates
+	install -m 0755 $$($(SWIFT) build -c release --show-bin-path)/waybill $(DESTDIR)$(PREFIX)/bin/waybill
+	install -m 0644 Templates/*.svg $(DESTDIR)$(PREFIX)/share/waybill/Templates/
+
+clean:
+	$(SWIFT) package clean
