@@ -68,7 +68,8 @@ let package = Package(
         .executableTarget(name: "waybill", dependencies: ["WaybillCLI"], swiftSettings: swiftSettings),
 
         .testTarget(name: "WaybillCoreTests", dependencies: ["WaybillCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillDelivery"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WaybillSheetsTests",
             dependencies: ["WaybillSheets", "WaybillScan", "WaybillCore"],

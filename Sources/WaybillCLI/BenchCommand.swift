@@ -18,7 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
         @OptionGroup var settings: SettingsOptions
         @Option(help: "Number of sheets.") var count = 1000
         @Option(help: "separate, single or both.") var mode = "both"
-        @Option(help: "letter or a4.") var paper = "letter"
+        @Option(help: "letter or a4. Env: WAYBILL_PAPER.") var paper: String?
         @Option(help: "Folder for the PDFs (default: a temporary folder, removed afterwards).") var out: String?
         @Flag(help: "Print JSON lines.") var json = false
 
@@ -28,7 +28,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let context = try CommandContext(settings, extraFlags: [.paper: paper])
+            var extra: [SettingKey: String] = [:]
+            extra[.paper] = paper
+            let context = try CommandContext(settings, extraFlags: extra)
             let template = try context.locateTemplate()
             let directory = out ?? NSTemporaryDirectory() + "waybill-bench-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

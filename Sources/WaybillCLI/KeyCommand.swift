@@ -33,9 +33,12 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = try CommandContext(settings)
-            var keys = try context.keys()
-            let key = keys.rotate(now: Date())
-            try context.data.saveKeys(keys)
+            let key = try context.data.withKeysLocked {
+                var keys = try context.keys()
+                let key = keys.rotate(now: Date())
+                try context.data.saveKeys(keys)
+                return key
+            }
             print("New signing key \(key.id); sheets printed before still verify until their key is retired.")
         }
     }
@@ -47,9 +50,11 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = try CommandContext(settings)
-            var keys = try context.keys()
-            try keys.retire(id.uppercased(), now: Date())
-            try context.data.saveKeys(keys)
+            try context.data.withKeysLocked {
+                var keys = try context.keys()
+                try keys.retire(id.uppercased(), now: Date())
+                try context.data.saveKeys(keys)
+            }
             print("Retired key \(id.uppercased()).")
         }
     }

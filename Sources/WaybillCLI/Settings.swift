@@ -1,5 +1,5 @@
 public import ArgumentParser
-public import Foundation
+import Foundation
 public import WaybillCore
 
 /// Every setting has a config-file key (`data_dir`), an environment variable (`WAYBILL_DATA_DIR`)

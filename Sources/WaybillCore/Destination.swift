@@ -104,12 +104,20 @@ public enum Destination: Hashable, Sendable, CustomStringConvertible {
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 
+    /// A URL we can compare with an allow-list prefix as text: no user info, no control characters or
+    /// spaces, no backslashes, and no `.` or `..` path segment (also not percent-encoded), which
+    /// clients and servers would resolve to a path the allow-list never saw.
     static func isPlausibleURL(_ url: String) -> Bool {
         guard let schemeEnd = url.range(of: "://") else { return false }
         let rest = url[schemeEnd.upperBound...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        return !authority.isEmpty && !authority.contains("@")
-            && !url.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7F }
+        guard !authority.isEmpty, !authority.contains("@"), !url.contains("\\"),
+            !url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
+        else { return false }
+        let path = rest.dropFirst(authority.count).prefix { $0 != "?" && $0 != "#" }
+        let decoded = path.lowercased().replacingOccurrences(of: "%2e", with: ".")
+            .replacingOccurrences(of: "%2f", with: "/").replacingOccurrences(of: "%5c", with: "/")
+        return !decoded.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
     }
 }
 
@@ -155,24 +163,33 @@ public struct DestinationPolicy: Sendable {
     /// A prefix matches only at a boundary, so `https://hooks.example.com` does not admit
     /// `https://hooks.example.com.evil.org/`. Scheme and host compare case-insensitively.
     static func url(_ url: String, isUnder prefix: String) -> Bool {
-        let prefix = prefix.trimmingSpaces()
+        // Bytes, not Characters: String comparison treats canonically equivalent forms as equal.
+        let prefix = Array(prefix.trimmingSpaces().utf8)
+        let url = Array(url.utf8)
         guard !prefix.isEmpty, url.count >= prefix.count else { return false }
-        let head = url.prefix(prefix.count)
         let authorityEnd = DestinationPolicy.authorityEnd(of: prefix)
-        let matches =
-            head.prefix(authorityEnd).lowercased() == prefix.prefix(authorityEnd).lowercased()
-            && head.dropFirst(authorityEnd) == prefix.dropFirst(authorityEnd)
-        guard matches else { return false }
-        if prefix.hasSuffix("/") { return true }
-        guard let next = url.dropFirst(prefix.count).first else { return true }
-        return next == "/" || next == "?" || next == "#"
+        for index in prefix.indices {
+            let (a, b) = (url[index], prefix[index])
+            let same = index < authorityEnd ? lowercase(a) == lowercase(b) : a == b
+            guard same else { return false }
+        }
+        if prefix.last == UInt8(ascii: "/") || url.count == prefix.count { return true }
+        let next = url[prefix.count]
+        return next == UInt8(ascii: "/") || next == UInt8(ascii: "?") || next == UInt8(ascii: "#")
     }
 
-    private static func authorityEnd(of url: String) -> Int {
-        guard let schemeEnd = url.range(of: "://") else { return 0 }
-        let start = url.distance(from: url.startIndex, to: schemeEnd.upperBound)
-        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        return start + authority.count
+    private static func lowercase(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+    }
+
+    /// The index just past `scheme://authority`.
+    private static func authorityEnd(of url: [UInt8]) -> Int {
+        let separator = Array("://".utf8)
+        guard let start = (0...max(0, url.count - separator.count)).first(where: { url[$0..<min(url.count, $0 + 3)].elementsEqual(separator) })
+        else { return 0 }
+        var end = start + separator.count
+        while end < url.count, ![UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "#")].contains(url[end]) { end += 1 }
+        return end
     }
 }
 

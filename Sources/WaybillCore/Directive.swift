@@ -136,6 +136,17 @@ public struct DirectiveDraft: Sendable {
 
     public static let maxTitleLength = 200
     public static let maxDestinations = 50
+    public static let maxNotesLength = 500
+
+    /// No control characters and no line or paragraph separators: these values are printed on one line.
+    static func isOneLine(_ text: String) -> Bool {
+        !text.unicodeScalars.contains { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .lineSeparator, .paragraphSeparator, .surrogate, .unassigned: true
+            default: false
+            }
+        }
+    }
 
     public init(title: String, owner: String, destinations: [String]) {
         self.title = title
@@ -147,8 +158,19 @@ public struct DirectiveDraft: Sendable {
     public func validated(id: DirectiveID, now: Date, policy: DestinationPolicy) throws(WaybillError) -> Directive {
         let title = self.title.trimmingSpaces()
         guard !title.isEmpty else { throw WaybillError(.invalidDirective, "the title may not be empty") }
-        guard title.count <= Self.maxTitleLength, !title.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+        // Code points, as the schema's length() counts them.
+        guard title.unicodeScalars.count <= Self.maxTitleLength, Self.isOneLine(title) else {
             throw WaybillError(.invalidDirective, "the title must be one line of at most \(Self.maxTitleLength) characters")
+        }
+        guard options.notes.unicodeScalars.count <= Self.maxNotesLength, Self.isOneLine(options.notes) else {
+            throw WaybillError(.invalidDirective, "notes must be one line of at most \(Self.maxNotesLength) characters")
+        }
+        let pattern = options.fileNamePattern
+        guard !pattern.isEmpty, pattern.unicodeScalars.count <= 200, Self.isOneLine(pattern), !pattern.contains("/"),
+            !pattern.contains("\\"), !pattern.contains(".."), !pattern.hasPrefix(".")
+        else {
+            throw WaybillError(
+                .invalidDirective, "the file-name pattern '\(pattern)' must be a plain file name: no '/', '\\' or '..'")
         }
         let owner = self.owner.trimmingSpaces()
         guard Destination.isValidEmail(owner) else {

@@ -11,7 +11,7 @@ public enum TimeSpec {
         var sawDigit = false
         for scalar in text.unicodeScalars {
             if let digit = Int(String(scalar)), scalar.isASCII {
-                guard number < 100_000_000 else { return nil }
+                guard number < 100_000_000 else { return nil }  // no overflow, and nobody means 190 years
                 number = number * 10 + digit
                 sawDigit = true
                 continue
@@ -27,6 +27,7 @@ public enum TimeSpec {
             }
             guard sawDigit else { return nil }
             total += number * unit
+            guard total <= 100 * 366 * 86_400 else { return nil }
             number = 0
             sawDigit = false
         }
@@ -40,6 +41,8 @@ public enum TimeSpec {
         if let seconds = parseDuration(text) { return now.addingTimeInterval(TimeInterval(seconds)) }
         let text = text.trimmingSpaces()
         if text.count == 10, let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) {
+            // The parser rolls 2027-02-30 over into March: accept only dates that exist.
+            guard day.formatted(.iso8601.year().month().day()) == text else { return nil }
             return day.addingTimeInterval(86_400)
         }
         return try? Date(text, strategy: .iso8601)

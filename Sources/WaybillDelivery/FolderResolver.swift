@@ -1,9 +1,12 @@
 public import Foundation
 public import WaybillCore
 
-/// Turns `folder:<root>/<sub/path>` into a real directory under an administrator's root, and
-/// refuses anything that would land outside it, including through a symlink planted inside
-/// the root. Folders that do not exist yet are fine: they are created on delivery.
+/// Turns `folder:<root>/<sub/path>` into a directory under an administrator's root and refuses
+/// anything that would land outside it: `..` and friends, and symbolic links inside the root
+/// that point out of it (or nowhere, which could be made to point anywhere later). Folders
+/// that do not exist yet are fine: delivery creates them.
+///
+/// This is a check at the time it runs; the folder transport repeats it when it writes.
 public struct FolderResolver: Sendable {
     public let roots: [String: String]
 
@@ -16,22 +19,60 @@ public struct FolderResolver: Sendable {
         guard let rootPath = roots[rootName] else {
             throw WaybillError(.unknownFolderRoot, "unknown folder root '\(rootName)'")
         }
-        let root = Self.realPath(rootPath) ?? URL(fileURLWithPath: rootPath).standardizedFileURL.path
-        var target = URL(fileURLWithPath: root, isDirectory: true)
-        for component in path { target.appendPathComponent(component, isDirectory: true) }
-        // Resolve the longest prefix that exists; what follows it cannot be a link yet.
-        var existing = target.path
+        for part in path
+        where part.isEmpty || part == "." || part == ".." || part.contains("/") || part.contains("\\") || part.contains("\0") {
+            throw WaybillError(.pathEscape, "folder destination \(destination) has the path segment '\(part)'")
+        }
+        let root = Self.resolveExistingPrefix(rootPath)
+        var current = root
+        var exists = Self.realPath(root) != nil
+        for part in path {
+            let next = current + "/" + part
+            guard exists else {
+                current = next
+                continue
+            }
+            var info = stat()
+            guard lstat(next, &info) == 0 else {
+                guard errno == ENOENT else {
+                    throw WaybillError(.ioError, "cannot inspect \(next): \(String(cString: strerror(errno)))")
+                }
+                exists = false
+                current = next
+                continue
+            }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                current = next
+            case S_IFLNK:
+                guard let target = Self.realPath(next), Self.isInside(target, root: root) else {
+                    throw WaybillError(
+                        .pathEscape,
+                        "folder destination \(destination) leads outside its root \(rootName) through the link \(next)")
+                }
+                current = target
+            default:
+                throw WaybillError(.invalidDestination, "folder destination \(destination): \(next) is a file, not a folder")
+            }
+        }
+        return URL(fileURLWithPath: current, isDirectory: true)
+    }
+
+    /// Byte comparison: `String.hasPrefix` would call canonically equivalent names equal.
+    static func isInside(_ path: String, root: String) -> Bool {
+        path.utf8.elementsEqual(root.utf8) || path.utf8.starts(with: (root.hasSuffix("/") ? root : root + "/").utf8)
+    }
+
+    /// The real path of the longest existing prefix of `path`, with the rest appended.
+    static func resolveExistingPrefix(_ path: String) -> String {
+        var existing = URL(fileURLWithPath: path).standardizedFileURL.path
         var rest: [String] = []
-        while Self.realPath(existing) == nil, existing != "/" {
+        while realPath(existing) == nil, existing != "/" {
             rest.insert((existing as NSString).lastPathComponent, at: 0)
             existing = (existing as NSString).deletingLastPathComponent
         }
-        let resolved = (Self.realPath(existing) ?? existing) + (rest.isEmpty ? "" : "/" + rest.joined(separator: "/"))
-        guard resolved == root || resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
-            throw WaybillError(
-                .pathEscape, "folder destination \(destination) leads outside its root \(rootName) (through a symbolic link)")
-        }
-        return URL(fileURLWithPath: resolved, isDirectory: true)
+        let base = realPath(existing) ?? existing
+        return rest.isEmpty ? base : (base == "/" ? "" : base) + "/" + rest.joined(separator: "/")
     }
 
     static func realPath(_ path: String) -> String? {

@@ -8,6 +8,8 @@ public import WaybillCore
 public final class PDFDocument {
     private let document: OpaquePointer
     public let pageCount: Int
+    /// The largest raster we allocate for one page: 400 megapixels (a Letter page at about 2,400 dpi).
+    public static let maximumPixels = 400_000_000.0
 
     public init(data: Data) throws(WaybillError) {
         var error: UnsafeMutablePointer<GError>?
@@ -49,11 +51,16 @@ public final class PDFDocument {
         var width = 0.0
         var height = 0.0
         poppler_page_get_size(page, &width, &height)
-        let pixelWidth = Int((width * dpi / 72).rounded(.up))
-        let pixelHeight = Int((height * dpi / 72).rounded(.up))
-        guard pixelWidth > 0, pixelHeight > 0, pixelWidth * pixelHeight <= 400_000_000 else {
-            throw WaybillError(.unreadableDocument, "page \(index) has unusable dimensions \(width)x\(height) pt")
+        // A hostile MediaBox can be huge, infinite or NaN: check in floating point before converting.
+        let scaledWidth = (width * dpi / 72).rounded(.up)
+        let scaledHeight = (height * dpi / 72).rounded(.up)
+        guard scaledWidth.isFinite, scaledHeight.isFinite, scaledWidth >= 1, scaledHeight >= 1,
+            scaledWidth * scaledHeight <= Self.maximumPixels
+        else {
+            throw WaybillError(.unreadableDocument, "page \(index) has unusable dimensions \(width)x\(height) pt at \(dpi) dpi")
         }
+        let pixelWidth = Int(scaledWidth)
+        let pixelHeight = Int(scaledHeight)
         guard let surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(pixelWidth), Int32(pixelHeight)) else {
             throw WaybillError(.unreadableDocument, "cannot allocate a \(pixelWidth)x\(pixelHeight) raster")
         }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import WaybillCore
 
 /// Everything printed on one routing sheet, already checked: an active directive and its token.

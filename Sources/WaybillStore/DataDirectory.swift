@@ -52,6 +52,19 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// Runs `body` (load, change, save) holding an exclusive lock on the key file, so two
+    /// `waybill key rotate` runs cannot both create K2 and lose one of the secrets.
+    public func withKeysLocked<T>(_ body: () throws -> T) throws -> T {
+        try prepare()
+        let fd = open(url.appendingPathComponent("keys.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw WaybillError(.ioError, "cannot lock the signing keys: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw WaybillError(.ioError, "cannot lock the signing keys: \(String(cString: strerror(errno)))") }
+        }
+        return try body()
+    }
+
     /// Writes the keys with mode 0600 through a temporary file, fsync and rename, so a crash
     /// leaves the old file or the new one, never half of one.
     public func saveKeys(_ keys: SigningKeys, createOnly: Bool = false) throws(WaybillError) {

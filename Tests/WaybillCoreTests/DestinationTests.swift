@@ -39,6 +39,11 @@ import WaybillCore
         ("https://erp.example.com@evil.org/x", "invalid-destination"),
         ("https://erp.example.comx/x", "webhook-not-allowed"),
         ("http://erp.example.com/x", "webhook-not-allowed"),
+        ("https://hooks.example.com/waybill/../admin", "invalid-destination"),
+        ("https://hooks.example.com/waybill/..%2fadmin", "invalid-destination"),
+        ("https://hooks.example.com/waybill/%2E%2E/admin", "invalid-destination"),
+        ("https://erp.example.com/..\\admin", "invalid-destination"),
+        ("https://erp.example.com/a b", "invalid-destination"),
     ])
     func refused(_ uri: String, _ code: String) {
         #expect {
@@ -66,6 +71,12 @@ import WaybillCore
         #expect(code { $0.idleExpiry = 0 } == "invalid-expiry")
         #expect(code { $0.maxUses = 0 } == "invalid-max-uses")
         #expect(code { $0.maxUses = -3 } == "invalid-max-uses")
+        #expect(code { $0.title = "two\u{2028}lines" } == "invalid-directive")
+        #expect(code { $0.title = String(repeating: "e\u{301}", count: 150) } == "invalid-directive")
+        #expect(code { $0.options.notes = "bell\u{7}" } == "invalid-directive")
+        #expect(code { $0.options.fileNamePattern = "../{n}" } == "invalid-directive")
+        #expect(code { $0.options.fileNamePattern = "a/{n}" } == "invalid-directive")
+        #expect(code { $0.options.fileNamePattern = "{date}-{n}" } == nil)
     }
 
     @Test func statusFollowsRevocationExpiryIdleAndUses() {
@@ -98,5 +109,10 @@ import WaybillCore
         #expect(HumanDate.format(day.addingTimeInterval(-1)) == "3 March 2027")
         #expect(TimeSpec.parseExpiry("2027-03-03T10:00:00Z", now: now) != nil)
         #expect(TimeSpec.parseExpiry("next tuesday", now: now) == nil)
+        #expect(TimeSpec.parseExpiry("2027-02-30", now: now) == nil)
+        #expect(TimeSpec.parseExpiry("2027-04-31", now: now) == nil)
+        #expect(TimeSpec.parseExpiry("2028-02-29", now: now) != nil)
+        #expect(TimeSpec.parseDuration(String(repeating: "999999w", count: 20_000)) == nil)
+        #expect(TimeSpec.parseDuration("99999999w") == nil)
     }
 }

@@ -164,3 +164,59 @@ import WaybillSheets
         #expect(code { _ = try SheetRenderer().renderPDF([try content()], template: template) } == "template-malformed")
     }
 }
+
+@Suite struct HostilePDFTests {
+    /// A one-page PDF with the given MediaBox, offsets computed so poppler needs no repair.
+    static func pdf(mediaBox: String) -> Data {
+        var body = "%PDF-1.4\n"
+        var offsets: [Int] = []
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [\(mediaBox)] >>",
+        ]
+        for (index, object) in objects.enumerated() {
+            offsets.append(body.utf8.count)
+            body += "\(index + 1) 0 obj\n\(object)\nendobj\n"
+        }
+        let xref = body.utf8.count
+        body += "xref\n0 4\n0000000000 65535 f \n"
+        for offset in offsets { body += String(format: "%010d 00000 n \n", offset) }
+        body += "trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n\(xref)\n%%EOF\n"
+        return Data(body.utf8)
+    }
+
+    /// Poppler itself replaces some absurd boxes with a default page; whatever it does, we never
+    /// allocate more than the limit and never crash.
+    @Test(arguments: ["0 0 1e30 1e30", "0 0 10000000000 10000000000", "0 0 200000 200000", "0 0 -5 -5"])
+    func hugePagesAreRefusedNotAllocated(box: String) throws {
+        let document = try PDFDocument(data: Self.pdf(mediaBox: box))
+        #expect(document.pageCount == 1)
+        do {
+            let image = try document.render(page: 0, dpi: 300)
+            #expect(Double(image.width * image.height) <= PDFDocument.maximumPixels)
+        } catch {
+            #expect(error.code == .unreadableDocument)
+        }
+    }
+
+    @Test func theLimitIsEnforced() throws {
+        let document = try PDFDocument(data: Self.pdf(mediaBox: "0 0 14400 14400"))  // 200 inches square
+        #expect(throws: WaybillError.self) { _ = try document.render(page: 0, dpi: 300) }
+    }
+
+    @Test func ordinaryPageRenders() throws {
+        let document = try PDFDocument(data: Self.pdf(mediaBox: "0 0 612 792"))
+        let image = try document.render(page: 0, dpi: 72)
+        #expect(image.width == 612 && image.height == 792)
+        #expect(image.pixels.allSatisfy { $0 == 255 })
+        #expect(throws: WaybillError.self) { _ = try document.render(page: 1, dpi: 72) }
+        #expect(throws: WaybillError.self) { _ = try document.render(page: 0, dpi: .nan) }
+    }
+
+    @Test func notAPDFIsANamedError() {
+        #expect(throws: WaybillError.self) { _ = try PDFDocument(data: Data("hello".utf8)) }
+        #expect(throws: WaybillError.self) { _ = try PDFDocument(data: Data()) }
+        #expect(throws: WaybillError.self) { _ = try PDFDocument(data: Self.pdf(mediaBox: "0 0 612 792").prefix(40)) }
+    }
+}
