@@ -24,6 +24,7 @@ let package = Package(
         // Layer 0: C wrappers. Each is imported by exactly one Swift target.
         .systemLibrary(name: "CZint", providers: [.apt(["libzint-dev"])]),
         .systemLibrary(name: "CRsvg", pkgConfig: "librsvg-2.0", providers: [.apt(["librsvg2-dev", "libcairo2-dev"])]),
+        .systemLibrary(name: "CPango", pkgConfig: "pangocairo", providers: [.apt(["libpango1.0-dev"])]),
         .systemLibrary(name: "CPoppler", pkgConfig: "poppler-glib", providers: [.apt(["libpoppler-glib-dev"])]),
         .systemLibrary(name: "CZBar", pkgConfig: "zbar", providers: [.apt(["libzbar-dev"])]),
 
@@ -42,7 +43,7 @@ let package = Package(
         ),
         .target(
             name: "WaybillSheets",
-            dependencies: ["WaybillCore", "CRsvg", "CZint", .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: ["WaybillCore", "CRsvg", "CPango", "CZint", .product(name: "Mustache", package: "swift-mustache")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -62,6 +62,14 @@ struct BenchCommand: AsyncParsableCommand {
                     }
                 }
                 report(elapsed, mode: "separate")
+                let workers = ProcessInfo.processInfo.activeProcessorCount
+                if workers > 1 {
+                    let outputs = timed.indices.map { directory + "/parallel-\($0).pdf" }
+                    let parallel = try clock.measure {
+                        try SheetRenderer.renderFiles(timed, to: outputs, template: template, workers: workers)
+                    }
+                    report(parallel, mode: "separate-\(workers)-cores")
+                }
             }
             if mode != "separate" {
                 let clock = ContinuousClock()

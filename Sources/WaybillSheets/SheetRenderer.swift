@@ -1,3 +1,6 @@
+import CPango
+import Dispatch
+import Synchronization
 import CRsvg
 public import Foundation
 public import WaybillCore
@@ -22,10 +25,19 @@ public final class SheetRenderer {
         var height: Double
         var qrBox: RsvgRectangle
         var code128Box: RsvgRectangle
+        /// The viewBox mapping: SVG user space to points.
+        var viewport: Affine = .identity
+        /// A compiled template's static artwork, recorded once. Painted as a source, cairo writes
+        /// it into a PDF once as a form XObject that every page refers to.
+        var staticLayer: OpaquePointer?
     }
 
     public init() throws(WaybillError) {
         encoder = try BarcodeEncoder()
+    }
+
+    deinit {
+        for layout in layouts.values { if let surface = layout.staticLayer { cairo_surface_destroy(surface) } }
     }
 
     /// Renders one page per sheet into a PDF file at `path`, written to a temporary file beside it
@@ -78,8 +90,13 @@ public final class SheetRenderer {
         cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, "Waybill routing sheets")
         guard let cr = cairo_create(surface) else { throw WaybillError(.renderFailed, "cairo_create failed") }
         defer { cairo_destroy(cr) }
+        let text = TextDrawing(cr: cr)
         for sheet in sheets {
-            try drawPage(sheet, template: template, surface: surface, cr: cr)
+            if let compiled = template.compiled {
+                try drawCompiledPage(sheet, compiled: compiled, template: template, surface: surface, cr: cr, text: text)
+            } else {
+                try drawPage(sheet, template: template, surface: surface, cr: cr)
+            }
         }
         cairo_surface_finish(surface)
         try Self.check(cairo_surface_status(surface), "writing the PDF")
@@ -109,9 +126,86 @@ public final class SheetRenderer {
         try Self.check(cairo_status(cr), "drawing the sheet")
     }
 
+    /// The fast path: static artwork painted from its recording, placeholder text by Pango.
+    private func drawCompiledPage(
+        _ sheet: SheetContent, compiled: CompiledTemplate, template: SheetTemplate, surface: OpaquePointer,
+        cr: OpaquePointer, text: TextDrawing
+    ) throws(WaybillError) {
+        let layout = try staticLayout(compiled, template: template)
+        cairo_pdf_surface_set_size(surface, layout.width, layout.height)
+        cairo_set_source_surface(cr, layout.staticLayer, 0, 0)
+        cairo_paint(cr)
+        let values = sheet.templateValues
+        for element in compiled.texts {
+            try text.draw(element, values: values, viewport: layout.viewport, template: template.path)
+        }
+        let token = sheet.token.description
+        try drawQR(encoder.qrCode(token), in: layout.qrBox, cr: cr, template: template)
+        try drawCode128(encoder.code128(token), in: layout.code128Box, cr: cr, template: template)
+        cairo_show_page(cr)
+        try Self.check(cairo_status(cr), "drawing the sheet")
+    }
+
+    private func staticLayout(_ compiled: CompiledTemplate, template: SheetTemplate) throws(WaybillError) -> Layout {
+        if let cached = layouts[template.path] { return cached }
+        var error: UnsafeMutablePointer<GError>?
+        let handle = compiled.staticSVG.withUnsafeBytes {
+            rsvg_handle_new_from_data($0.baseAddress?.assumingMemoryBound(to: UInt8.self), gsize($0.count), &error)
+        }
+        guard let handle else {
+            throw WaybillError(.templateMalformed, "template \(template.path) is not valid SVG: \(Self.take(error))")
+        }
+        defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
+        rsvg_handle_set_dpi(handle, 72)
+        var layout = try measure(handle, template: template)
+        var hasWidth: gboolean = 0
+        var hasHeight: gboolean = 0
+        var hasViewBox: gboolean = 0
+        var width = RsvgLength()
+        var height = RsvgLength()
+        var viewBox = RsvgRectangle()
+        rsvg_handle_get_intrinsic_dimensions(handle, &hasWidth, &width, &hasHeight, &height, &hasViewBox, &viewBox)
+        if hasViewBox != 0, viewBox.width > 0, viewBox.height > 0 {
+            // preserveAspectRatio="xMidYMid meet", the default and the only one the split admits.
+            let scale = min(layout.width / viewBox.width, layout.height / viewBox.height)
+            layout.viewport = Affine(
+                a: scale, d: scale, e: (layout.width - viewBox.width * scale) / 2 - viewBox.x * scale,
+                f: (layout.height - viewBox.height * scale) / 2 - viewBox.y * scale)
+        }
+        var extents = cairo_rectangle_t(x: 0, y: 0, width: layout.width, height: layout.height)
+        guard let recording = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &extents) else {
+            throw WaybillError(.renderFailed, "cairo could not create a recording surface")
+        }
+        let cr = cairo_create(recording)!
+        defer { cairo_destroy(cr) }
+        var viewport = RsvgRectangle(x: 0, y: 0, width: layout.width, height: layout.height)
+        guard rsvg_handle_render_document(handle, cr, &viewport, &error) != 0 else {
+            cairo_surface_destroy(recording)
+            throw WaybillError(.templateMalformed, "template \(template.path) could not be drawn: \(Self.take(error))")
+        }
+        do throws(WaybillError) {
+            let text = TextDrawing(cr: cr)
+            for element in compiled.staticTexts {
+                try text.draw(element, values: [:], viewport: layout.viewport, template: template.path)
+            }
+        } catch {
+            cairo_surface_destroy(recording)
+            throw error
+        }
+        layout.staticLayer = recording
+        layouts[template.path] = layout
+        return layout
+    }
+
     /// Page size and code boxes depend only on the template, so they are measured once.
     private func layout(of handle: UnsafeMutablePointer<RsvgHandle>, template: SheetTemplate) throws(WaybillError) -> Layout {
         if let cached = layouts[template.path] { return cached }
+        let layout = try measure(handle, template: template)
+        layouts[template.path] = layout
+        return layout
+    }
+
+    private func measure(_ handle: UnsafeMutablePointer<RsvgHandle>, template: SheetTemplate) throws(WaybillError) -> Layout {
         var width = 0.0
         var height = 0.0
         guard rsvg_handle_get_intrinsic_size_in_pixels(handle, &width, &height) != 0, width > 0, height > 0 else {
@@ -129,11 +223,9 @@ public final class SheetRenderer {
             }
             return logical
         }
-        let layout = Layout(
+        return Layout(
             width: width, height: height, qrBox: try box(SheetTemplate.qrElementID),
             code128Box: try box(SheetTemplate.code128ElementID))
-        layouts[template.path] = layout
-        return layout
     }
 
     /// The QR as the largest square that fits the box, quiet zone included; one path, one fill,
@@ -151,17 +243,13 @@ public final class SheetRenderer {
         let x0 = box.x + (box.width - side) / 2 + Self.qrQuietModules * module
         let y0 = box.y + (box.height - side) / 2 + Self.qrQuietModules * module
         paintWhite(x: box.x + (box.width - side) / 2, y: box.y + (box.height - side) / 2, width: side, height: side, cr: cr)
-        for row in 0..<matrix.rows {
-            var column = 0
-            while column < matrix.columns {
-                guard matrix[row, column] else { column += 1; continue }
-                let start = column
-                while column < matrix.columns, matrix[row, column] { column += 1 }
-                cairo_rectangle(cr, x0 + Double(start) * module, y0 + Double(row) * module, Double(column - start) * module, module)
-            }
-        }
         cairo_set_source_rgb(cr, 0, 0, 0)
-        cairo_fill(cr)
+        for rectangle in matrix.rectangles() {
+            cairo_rectangle(
+                cr, x0 + Double(rectangle.column) * module, y0 + Double(rectangle.row) * module,
+                Double(rectangle.width) * module, Double(rectangle.height) * module)
+            cairo_fill(cr)
+        }
     }
 
     /// Code 128 stretched to the box width, quiet zones inside the box, bars the box's full height.
@@ -175,12 +263,10 @@ public final class SheetRenderer {
         }
         paintWhite(x: box.x, y: box.y, width: box.width, height: box.height, cr: cr)
         let x0 = box.x + Self.code128QuietModules * module
-        var column = 0
-        while column < matrix.columns {
-            guard matrix[0, column] else { column += 1; continue }
-            let start = column
-            while column < matrix.columns, matrix[0, column] { column += 1 }
-            cairo_rectangle(cr, x0 + Double(start) * module, box.y, Double(column - start) * module, box.height)
+        // One path: rasterizers snap lone `re` rectangles to whole pixels, which at 100 dpi
+        // (1.6 px modules) distorts the bar widths Code 128 is read by.
+        for bar in matrix.rectangles() {
+            cairo_rectangle(cr, x0 + Double(bar.column) * module, box.y, Double(bar.width) * module, box.height)
         }
         cairo_set_source_rgb(cr, 0, 0, 0)
         cairo_fill(cr)
@@ -198,9 +284,35 @@ public final class SheetRenderer {
         }
     }
 
-    private static func take(_ error: UnsafeMutablePointer<GError>?) -> String {
+    /// The message of a GError, which it frees.
+    static func take(_ error: UnsafeMutablePointer<GError>?) -> String {
         guard let error else { return "unknown error" }
         defer { g_error_free(error) }
         return String(cString: error.pointee.message)
+    }
+}
+
+extension SheetRenderer {
+    /// Renders each sheet into its own PDF file (`outputs[i]` for `sheets[i]`) on `workers` threads,
+    /// each with its own renderer: nothing is shared but the immutable template. Stops at the first
+    /// error and throws it; files already written stay.
+    public static func renderFiles(
+        _ sheets: [SheetContent], to outputs: [String], template: SheetTemplate, workers: Int
+    ) throws(WaybillError) {
+        precondition(sheets.count == outputs.count)
+        let workers = max(1, min(workers, sheets.count))
+        let failure = Mutex<WaybillError?>(nil)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            do throws(WaybillError) {
+                let renderer = try SheetRenderer()
+                for index in stride(from: worker, to: sheets.count, by: workers) {
+                    guard failure.withLock({ $0 == nil }) else { return }
+                    try renderer.renderPDF([sheets[index]], template: template, to: outputs[index])
+                }
+            } catch {
+                failure.withLock { if $0 == nil { $0 = error } }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 }

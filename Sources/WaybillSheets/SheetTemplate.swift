@@ -1,3 +1,4 @@
+import CRsvg
 import Foundation
 import Mustache
 public import WaybillCore
@@ -16,9 +17,12 @@ public struct SheetTemplate: Sendable {
     public let name: String
     public let path: String
     let mustache: MustacheTemplate
+    /// The static/dynamic split, when the template admits it (see `CompiledTemplate`).
+    let compiled: CompiledTemplate?
 
     /// Loads and parses a template file. Missing files and Mustache syntax errors name the file.
-    public init(path: String) throws(WaybillError) {
+    /// `split: false` keeps every element with librsvg (the reference the fast path is tested against).
+    public init(path: String, split: Bool = true) throws(WaybillError) {
         self.path = path
         self.name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let text: String
@@ -35,6 +39,16 @@ public struct SheetTemplate: Sendable {
         } catch {
             throw WaybillError(.templateMalformed, "template \(path) is not a valid Mustache template: \(error)")
         }
+        // The template must be well-formed SVG before its placeholders are filled: checked here,
+        // strictly, so a broken file is named when it is loaded, not when a sheet is drawn.
+        var error: UnsafeMutablePointer<GError>?
+        let bytes = Array(text.utf8)
+        let handle = bytes.withUnsafeBufferPointer { rsvg_handle_new_from_data($0.baseAddress, gsize($0.count), &error) }
+        guard let handle else {
+            throw WaybillError(.templateMalformed, "template \(path) is not valid SVG: \(SheetRenderer.take(error))")
+        }
+        g_object_unref(UnsafeMutableRawPointer(handle))
+        compiled = split ? CompiledTemplate.compile(text) : nil
     }
 
     func render(_ content: SheetContent) -> String {
