@@ -27,6 +27,9 @@ let package = Package(
         .systemLibrary(name: "CPango", pkgConfig: "pangocairo", providers: [.apt(["libpango1.0-dev"])]),
         .systemLibrary(name: "CPoppler", pkgConfig: "poppler-glib", providers: [.apt(["libpoppler-glib-dev"])]),
         .systemLibrary(name: "CZBar", pkgConfig: "zbar", providers: [.apt(["libzbar-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
 
         // Layer 1: the pure model.
         .target(
@@ -48,7 +51,7 @@ let package = Package(
         ),
         .target(
             name: "WaybillScan",
-            dependencies: ["WaybillCore", "CPoppler", "CZBar"],
+            dependencies: ["WaybillCore", "CPoppler", "CZBar", "CTurboJPEG", "CPNG", "CTIFF"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -81,7 +81,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         private func report(_ elapsed: Duration, mode: String) {
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.milliseconds / 1000
             let perSheet = seconds * 1000 / Double(count)
             if json {
                 print(#"{"tool":"waybill","count":\#(count),"mode":"\#(mode)","ms_per_sheet":\#(String(format: "%.3f", perSheet))}"#)

@@ -7,7 +7,7 @@ public struct WaybillCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "waybill",
         abstract: "Routing sheets and scan routing.",
-        subcommands: [DirectiveCommand.self, SheetCommand.self, KeyCommand.self, BenchCommand.self]
+        subcommands: [DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self, BenchCommand.self]
     )
 
     public init() {}

@@ -27,6 +27,10 @@ public struct WaybillError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let configError = Code("config-error")
         public static let ioError = Code("io-error")
         public static let unreadableDocument = Code("unreadable-document")
+        public static let emptyFile = Code("empty-file")
+        public static let unsupportedFormat = Code("unsupported-format")
+        public static let encryptedDocument = Code("encrypted")
+        public static let tooManyPages = Code("too-many-pages")
     }
 
     public let code: Code

@@ -17,7 +17,9 @@ public final class PDFDocument {
         defer { g_bytes_unref(bytes) }
         guard let document = poppler_document_new_from_bytes(bytes, nil, &error) else {
             let message = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
+            let encrypted = error?.pointee.code == Int32(POPPLER_ERROR_ENCRYPTED.rawValue)
             if let error { g_error_free(error) }
+            if encrypted { throw WaybillError(.encryptedDocument, "the PDF is encrypted with a password") }
             throw WaybillError(.unreadableDocument, "not a readable PDF: \(message)")
         }
         self.document = document

@@ -1,0 +1,151 @@
+public import Foundation
+public import WaybillCore
+
+/// A routing sheet found on a page: what its token says and whether it verifies.
+public struct SheetFinding: Sendable, Hashable {
+    public let page: Int
+    public let token: String
+    public let verification: TokenVerification
+
+    public var directive: DirectiveID? {
+        switch verification {
+        case .valid(let id), .invalidSignature(let id): id
+        case .unknownKey, .malformed: SheetToken(parsing: token)?.directiveID
+        }
+    }
+}
+
+/// What one page of a scan holds.
+public struct PageResult: Sendable {
+    public let page: Int
+    public let barcodes: [DecodedBarcode]
+    /// The best Waybill token on the page: a verified one wins over one that does not verify.
+    public let sheet: SheetFinding?
+    /// A PATCH T separator page (Code 39 `PATCHT`, as Kofax and paperless-ngx use).
+    public let isSeparator: Bool
+    /// Set when this page could not be read; the rest of the file goes on.
+    public let error: WaybillError?
+}
+
+/// Finds and verifies routing sheets in scans: PDFs (rendered with poppler), multi-page TIFFs,
+/// JPEG and PNG. It never consults the directive store; resolving directives is the pipeline's job.
+///
+/// Pages stream through `decode`'s callback one at a time: a file's pages are never all in
+/// memory. Cheap passes run first (a modest resolution, as scanned); the expensive ones (blur
+/// and threshold, a higher resolution) only when a page yields no Waybill token.
+///
+/// Not `Sendable`: it owns a zbar scanner. Make one per worker.
+public final class ScanDecoder {
+    public static let maximumPages = 10_000
+    public static let maximumFileBytes = 2 << 30
+
+    private let keys: SigningKeys
+    private let scanner: BarcodeScanner
+
+    public init(keys: SigningKeys) throws(WaybillError) {
+        self.keys = keys
+        scanner = try BarcodeScanner()
+    }
+
+    /// Decodes one file, calling `onPage` for each page in order; returns the page count.
+    /// Throws only for the file as a whole (unreadable, unsupported, encrypted, too many pages).
+    @discardableResult
+    public func decode(path: String, onPage: (PageResult) -> Void) throws(WaybillError) -> Int {
+        let data: Data
+        do {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+            guard size <= Self.maximumFileBytes else {
+                throw WaybillError(.unreadableDocument, "the file is \(size) bytes, more than Waybill reads")
+            }
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch let error as WaybillError {
+            throw error
+        } catch {
+            throw WaybillError(.ioError, "cannot read \(path): \(error.localizedDescription)")
+        }
+        guard !data.isEmpty else { throw WaybillError(.emptyFile, "the file is empty") }
+        guard let format = ScanFormat(sniffing: data.prefix(1024)) else {
+            throw WaybillError(.unsupportedFormat, "not a PDF, TIFF, JPEG or PNG file")
+        }
+        switch format {
+        case .pdf:
+            let document = try PDFDocument(data: data)
+            guard document.pageCount <= Self.maximumPages else {
+                throw WaybillError(.tooManyPages, "the PDF claims \(document.pageCount) pages; Waybill reads at most \(Self.maximumPages)")
+            }
+            for page in 0..<document.pageCount {
+                onPage(scanPage(page) { dpi throws(WaybillError) in try document.render(page: page, dpi: dpi) })
+            }
+            return document.pageCount
+        case .tiff:
+            let document = try TIFFDocument(path: path)
+            guard document.pageCount <= Self.maximumPages else {
+                throw WaybillError(.tooManyPages, "the TIFF has more than \(Self.maximumPages) pages")
+            }
+            for page in 0..<document.pageCount {
+                onPage(scanPage(page) { _ throws(WaybillError) in try document.page(page) })
+            }
+            return document.pageCount
+        case .jpeg:
+            onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.jpeg(data) })
+            return 1
+        case .png:
+            onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.png(data) })
+            return 1
+        }
+    }
+
+    /// Runs the passes on one page. `render(dpi)` gives the page at that resolution (images
+    /// ignore it and give themselves as scanned).
+    func scanPage(_ page: Int, render: (Double) throws(WaybillError) -> GrayImage) -> PageResult {
+        var found: [DecodedBarcode] = []
+        func add(_ barcodes: [DecodedBarcode]) {
+            for barcode in barcodes where !found.contains(barcode) { found.append(barcode) }
+        }
+        do {
+            let first = try render(150)
+            add(scanner.scan(first))
+            if bestSheet(found, page: page)?.verification.isValid != true {
+                add(scanner.scan(ImageFilters.otsuThreshold(ImageFilters.boxBlur3(first))))
+            }
+            if bestSheet(found, page: page) == nil {
+                let fine = try render(300)
+                if fine.width != first.width {
+                    add(scanner.scan(fine))
+                    if bestSheet(found, page: page) == nil {
+                        add(scanner.scan(ImageFilters.otsuThreshold(ImageFilters.boxBlur3(fine))))
+                    }
+                }
+            }
+        } catch {
+            return PageResult(page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: false, error: error)
+        }
+        let separator = found.contains { $0.symbology == "CODE-39" && $0.text == "PATCHT" }
+        return PageResult(page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: separator, error: nil)
+    }
+
+    func bestSheet(_ barcodes: [DecodedBarcode], page: Int) -> SheetFinding? {
+        let findings = barcodes.filter { SheetToken.looksLikeToken($0.text) }.map {
+            SheetFinding(page: page, token: $0.text, verification: keys.verify($0.text))
+        }
+        return findings.min { $0.verification.rank < $1.verification.rank }
+    }
+}
+
+extension TokenVerification {
+    public var isValid: Bool {
+        if case .valid = self { return true }
+        return false
+    }
+
+    /// Lower is better: valid, then forged (it names a directive), unknown key, malformed.
+    var rank: Int {
+        switch self {
+        case .valid: 0
+        case .invalidSignature: 1
+        case .unknownKey: 2
+        case .malformed: 3
+        }
+    }
+}
