@@ -62,3 +62,39 @@ enum ImageFilters {
         return GrayImage(width: image.width, height: image.height, pixels: image.pixels.map { $0 > cut ? 255 : 0 })
     }
 }
+
+extension ImageFilters {
+    /// Bradley–Roth adaptive threshold: a pixel is dark when it is `percent` below the mean of
+    /// the `window`-wide square around it (summed-area table, so O(pixels) whatever the window).
+    /// Rescues uneven light (phone photos, a shadow over half the page) that a global threshold
+    /// cannot.
+    static func adaptiveThreshold(_ image: GrayImage, window: Int = 31, percent: Int = 15) -> GrayImage {
+        let width = image.width
+        let height = image.height
+        var integral = [UInt32](repeating: 0, count: (width + 1) * (height + 1))
+        for y in 0..<height {
+            var rowSum: UInt32 = 0
+            for x in 0..<width {
+                rowSum += UInt32(image.pixels[y * width + x])
+                integral[(y + 1) * (width + 1) + x + 1] = integral[y * (width + 1) + x + 1] + rowSum
+            }
+        }
+        let half = window / 2
+        var out = [UInt8](repeating: 255, count: width * height)
+        for y in 0..<height {
+            let y0 = max(0, y - half)
+            let y1 = min(height, y + half + 1)
+            for x in 0..<width {
+                let x0 = max(0, x - half)
+                let x1 = min(width, x + half + 1)
+                let count = UInt32((x1 - x0) * (y1 - y0))
+                let sum = integral[y1 * (width + 1) + x1] + integral[y0 * (width + 1) + x0]
+                    - integral[y0 * (width + 1) + x1] - integral[y1 * (width + 1) + x0]
+                if UInt32(image.pixels[y * width + x]) * count * 100 < sum * UInt32(100 - percent) {
+                    out[y * width + x] = 0
+                }
+            }
+        }
+        return GrayImage(width: width, height: height, pixels: out)
+    }
+}

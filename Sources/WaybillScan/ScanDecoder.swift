@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import WaybillCore
 
 /// A routing sheet found on a page: what its token says and whether it verifies.
@@ -107,7 +107,11 @@ public final class ScanDecoder {
             let first = try render(150)
             add(scanner.scan(first))
             if bestSheet(found, page: page)?.verification.isValid != true {
-                add(scanner.scan(ImageFilters.otsuThreshold(ImageFilters.boxBlur3(first))))
+                let smooth = ImageFilters.boxBlur3(first)
+                add(scanner.scan(ImageFilters.otsuThreshold(smooth)))
+                if bestSheet(found, page: page) == nil {
+                    add(scanner.scan(ImageFilters.adaptiveThreshold(smooth)))
+                }
             }
             if bestSheet(found, page: page) == nil {
                 let fine = try render(300)

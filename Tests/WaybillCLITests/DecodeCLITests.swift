@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+import WaybillCore
+
+/// `waybill decode` on scans made from a sheet the CLI rendered, by the fixture generator in
+/// Fixtures/ (pdftoppm + Pillow), and on files that are broken on purpose.
+@Suite(.serialized) struct DecodeCLITests {
+    static let fixtureScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/make_scans.py").path
+
+    func decode(_ cli: CLI, _ files: [String], extra: [String] = []) throws -> (status: Int32, reports: [[String: Any]]) {
+        let result = try cli.run(["decode", "--json"] + extra + files)
+        let reports = try result.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        return (result.status, reports)
+    }
+
+    func makeSheet(_ cli: CLI) throws -> (id: String, token: String) {
+        let created = try #require(
+            try cli.json(["directive", "create", "--title", "Scans", "--owner", "a@example.com", "--to", "mailto:b@example.com", "--json"])
+                as? [String: Any])
+        let id = try #require(created["id"] as? String)
+        _ = try cli.ok(["sheet", id, "-o", "sheet.pdf"])
+        return (id, try #require(created["token"] as? String))
+    }
+
+    @Test func everyClassOfDamageStillYieldsTheSheet() throws {
+        let cli = try CLI()
+        let (id, token) = try makeSheet(cli)
+        let generated = try CLI.run("/usr/bin/python3", [Self.fixtureScript, "sheet.pdf", "fixtures"], in: cli.directory)
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let fixtures = generated.stdout.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(fixtures.count >= 20)
+        let (status, reports) = try decode(cli, fixtures.map { "fixtures/" + $0[0] })
+        #expect(status == 0)
+        #expect(reports.count == fixtures.count)
+        for (fixture, report) in zip(fixtures, reports) {
+            let sheets = report["sheets"] as? [[String: Any]] ?? []
+            #expect(report["error"] is NSNull, "\(fixture[0]): \(report)")
+            if fixture[1] == "sheet" {
+                #expect(sheets.first?["page"] as? Int == 0, "\(fixture[0]): no sheet on page 1")
+                #expect(sheets.first?["directive"] as? String == id, "\(fixture[0])")
+                #expect(sheets.first?["status"] as? String == "valid", "\(fixture[0])")
+                let texts = (report["barcodes"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+                #expect(texts.contains(token), "\(fixture[0])")
+            } else {
+                #expect(sheets.isEmpty, "\(fixture[0]): found \(sheets)")
+            }
+        }
+        // The multi-page TIFF holds the sheet, a blank page and the sheet upside down.
+        let multipage = try #require(reports.first { ($0["file"] as? String)?.hasSuffix("multipage-g4.tif") == true })
+        #expect(multipage["pages"] as? Int == 3)
+        #expect((multipage["sheets"] as? [[String: Any]])?.compactMap { $0["page"] as? Int } == [0, 2])
+    }
+
+    @Test func statusesForForgedUnknownKeyAndRevokedKeys() throws {
+        let cli = try CLI()
+        _ = try makeSheet(cli)
+        // Another installation's sheet: same shape, a key this one does not have.
+        let other = try CLI()
+        _ = try makeSheet(other)
+        try FileManager.default.copyItem(atPath: other.directory + "/sheet.pdf", toPath: cli.directory + "/foreign.pdf")
+        let (status, reports) = try decode(cli, ["sheet.pdf", "foreign.pdf"])
+        #expect(status == 0)
+        #expect((reports[0]["sheets"] as? [[String: Any]])?.first?["status"] as? String == "valid")
+        #expect((reports[1]["sheets"] as? [[String: Any]])?.first?["status"] as? String == "invalid-signature")
+        _ = try cli.ok(["key", "rotate"])
+        _ = try cli.ok(["key", "retire", "K1"])
+        let (_, after) = try decode(cli, ["sheet.pdf"])
+        #expect((after[0]["sheets"] as? [[String: Any]])?.first?["status"] as? String == "unknown-key")
+    }
+
+    @Test func brokenFilesGetNamedErrorsAndTheBatchGoesOn() throws {
+        let cli = try CLI()
+        _ = try makeSheet(cli)
+        let directory = cli.directory
+        let sheet = try Data(contentsOf: URL(fileURLWithPath: directory + "/sheet.pdf"))
+        try Data().write(to: URL(fileURLWithPath: directory + "/empty.pdf"))
+        try Data("just text, not a scan".utf8).write(to: URL(fileURLWithPath: directory + "/notes.pdf"))
+        try sheet.prefix(sheet.count / 3).write(to: URL(fileURLWithPath: directory + "/truncated.pdf"))
+        // A TIFF header claiming 100,000 × 100,000 pixels.
+        var tiff = Data([0x49, 0x49, 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, 0x03, 0x00])
+        for (tag, value) in [(256, 100_000), (257, 100_000), (259, 1)] as [(UInt16, UInt32)] {
+            tiff.append(contentsOf: withUnsafeBytes(of: tag.littleEndian, Array.init))
+            tiff.append(contentsOf: withUnsafeBytes(of: UInt16(4).littleEndian, Array.init))
+            tiff.append(contentsOf: withUnsafeBytes(of: UInt32(1).littleEndian, Array.init))
+            tiff.append(contentsOf: withUnsafeBytes(of: value.littleEndian, Array.init))
+        }
+        tiff.append(contentsOf: [0, 0, 0, 0])
+        try tiff.write(to: URL(fileURLWithPath: directory + "/huge.tif"))
+        let encrypted = try CLI.run(
+            "/usr/bin/qpdf", ["--encrypt", "user", "owner", "256", "--", "sheet.pdf", "locked.pdf"], in: directory)
+        #expect(encrypted.status == 0, "\(encrypted.stderr)")
+
+        let files = ["empty.pdf", "notes.pdf", "truncated.pdf", "huge.tif", "locked.pdf", "missing.png", "sheet.pdf"]
+        let (status, reports) = try decode(cli, files)
+        #expect(status == 1)
+        let errors = Dictionary(uniqueKeysWithValues: reports.map { ($0["file"] as? String ?? "", $0["error"] as? String) })
+        #expect(errors["empty.pdf"] == "empty-file")
+        #expect(errors["notes.pdf"] == "unsupported-format")
+        #expect(errors["locked.pdf"] == "encrypted")
+        #expect(errors["missing.png"] == "io-error")
+        #expect(errors["sheet.pdf"] == .some(nil))
+        // Poppler may recover a truncated file or refuse it; either way the answer is named and
+        // the run goes on. An absurd TIFF page is refused, not allocated.
+        let truncated = try #require(reports.first { $0["file"] as? String == "truncated.pdf" })
+        #expect(truncated["error"] is NSNull || truncated["error"] as? String == "unreadable-document")
+        let huge = try #require(reports.first { $0["file"] as? String == "huge.tif" })
+        let hugePageErrors = (huge["page_errors"] as? [[String: Any]] ?? []).compactMap { $0["error"] as? String }
+        #expect(huge["error"] as? String == "unreadable-document" || hugePageErrors == ["unreadable-document"])
+        #expect((reports.last?["sheets"] as? [[String: Any]])?.count == 1)
+    }
+
+    @Test func humanOutputAndPatchTSeparators() throws {
+        let cli = try CLI()
+        let (id, _) = try makeSheet(cli)
+        let text = try cli.ok(["decode", "sheet.pdf"])
+        #expect(text.contains("1 routing sheet") && text.contains("\(id.prefix(5))-\(id.dropFirst(5))") && text.contains("valid"))
+        // A PATCH T page, drawn by an independent encoder (ReportLab's Code 39).
+        let patch = try CLI.run("/usr/bin/python3", ["-c", Self.patchScript, "patch.pdf"], in: cli.directory)
+        #expect(patch.status == 0, "\(patch.stderr)")
+        let (status, reports) = try decode(cli, ["patch.pdf"])
+        #expect(status == 0)
+        #expect(reports.first?["separators"] as? [Int] == [0])
+        #expect((reports.first?["sheets"] as? [[String: Any]])?.isEmpty == true)
+    }
+
+    static let patchScript = """
+        import sys
+        from reportlab.graphics.barcode.code39 import Standard39
+        from reportlab.pdfgen import canvas
+        page = canvas.Canvas(sys.argv[1], pagesize=(612, 792))
+        Standard39("PATCHT", barWidth=1.5, barHeight=72, checksum=0).drawOn(page, 100, 400)
+        page.showPage()
+        page.save()
+        """
+}
