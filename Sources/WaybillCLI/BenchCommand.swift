@@ -1,11 +1,44 @@
 import ArgumentParser
 import Foundation
 import WaybillCore
+import WaybillScan
 import WaybillSheets
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print their figures.", subcommands: [Sheets.self])
+        commandName: "bench", abstract: "Benchmarks that print their figures.", subcommands: [Sheets.self, Decode.self])
+
+    struct Decode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode every scan in a folder and print pages per second and milliseconds per page.",
+            discussion: "Files are shared among --jobs workers (default: one per core), each with its own decoder.")
+
+        @OptionGroup var settings: SettingsOptions
+        @Argument(help: "A folder of scans (PDF, TIFF, JPEG, PNG).") var directory: String
+        @Option(help: "Worker threads.") var jobs: Int?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let context = try CommandContext(settings)
+            let keys = try context.existingKeys()
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+                .map { directory + "/" + $0 }.filter { ScanFormat(path: $0) != nil }
+            guard !files.isEmpty else { throw ValidationError("no scans in \(directory)") }
+            let workers = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let totals = try ScanDecoder.decodeFiles(files, keys: keys, workers: workers)
+            let elapsed = (clock.now - start).milliseconds
+            let perPage = elapsed / Double(max(1, totals.pages))
+            let rate = Double(totals.pages) * 1000 / elapsed
+            if json {
+                print(#"{"tool":"waybill","files":\#(files.count),"pages":\#(totals.pages),"sheets":\#(totals.sheets),"workers":\#(workers),"ms_per_page":\#(String(format: "%.2f", perPage)),"pages_per_second":\#(String(format: "%.1f", rate))}"#)
+            } else {
+                print("waybill: \(files.count) files, \(totals.pages) pages, \(totals.sheets) sheets, \(workers) workers: "
+                    + "\(String(format: "%.1f", rate)) pages/s, \(String(format: "%.2f", perPage)) ms per page")
+            }
+        }
+    }
 
     struct Sheets: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -26,9 +26,7 @@ struct DecodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext(settings)
-        // Decoding changes nothing: no key file is created if there is none.
-        let keys = FileManager.default.fileExists(atPath: context.data.keysPath)
-            ? try context.data.loadKeys() : SigningKeys(keys: [])
+        let keys = try context.existingKeys()
         let decoder = try ScanDecoder(keys: keys)
         var failed = false
         for file in files {

@@ -158,6 +158,11 @@ struct CommandContext {
 
     func keys() throws -> SigningKeys { try data.loadOrCreateKeys() }
 
+    /// The keys if there are any, creating nothing: for commands that only read, such as `decode`.
+    func existingKeys() throws -> SigningKeys {
+        FileManager.default.fileExists(atPath: data.keysPath) ? try data.loadKeys() : SigningKeys(keys: [])
+    }
+
     /// Looks a directive up by what a person typed; unknown or malformed ids are clear errors.
     func directive(_ text: String) async throws -> Directive {
         guard let id = DirectiveID(text) else {

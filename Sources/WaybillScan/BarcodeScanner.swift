@@ -21,7 +21,13 @@ public final class BarcodeScanner {
             throw WaybillError(.renderFailed, "zbar could not create a scanner")
         }
         self.scanner = scanner
-        zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_ENABLE, 1)
+        // Only the symbologies scans carry: Waybill's two, PATCH T's Code 39, and the common
+        // retail and logistics codes for `--all-barcodes`. Fewer decoders is faster, and zbar's
+        // DataBar decoder prints assertion noise on ordinary text.
+        zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_ENABLE, 0)
+        for symbology in [ZBAR_QRCODE, ZBAR_CODE128, ZBAR_CODE39, ZBAR_CODE93, ZBAR_EAN13, ZBAR_EAN8, ZBAR_UPCA, ZBAR_UPCE, ZBAR_I25] {
+            zbar_image_scanner_set_config(scanner, symbology, ZBAR_CFG_ENABLE, 1)
+        }
     }
 
     deinit { zbar_image_scanner_destroy(scanner) }

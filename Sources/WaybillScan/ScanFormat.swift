@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a file is, by its first bytes: scanners name files badly and mail clients label PDFs
 /// `application/octet-stream`, so the extension and the MIME type are never trusted.
 public enum ScanFormat: String, Sendable {
@@ -19,6 +21,14 @@ public enum ScanFormat: String, Sendable {
         } else {
             return nil
         }
+    }
+
+    /// Sniffs a file's first kilobyte; nil when unreadable or not a scan format.
+    public init?(path: String) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 1024) else { return nil }
+        self.init(sniffing: head)
     }
 
     /// `%PDF-` within the first kilobyte, as readers accept it (some scanners prepend junk).
