@@ -8,7 +8,7 @@ DATA_DIR ?= ./waybill-data
 APT_PACKAGES := pkg-config libsqlite3-dev libcairo2-dev librsvg2-dev libzint-dev libpoppler-glib-dev \
 	libzbar-dev zbar-tools poppler-utils fonts-dejavu-core fonts-dejavu-extra libpango1.0-dev libturbojpeg0-dev libpng-dev libtiff-dev python3-reportlab python3-pil python3-zxing-cpp qpdf
 
-.PHONY: all deps build release test run demo bench bench-sheets install clean
+.PHONY: all deps build release test run demo bench bench-sheets bench-decode install clean
 
 all: build
 
@@ -46,10 +46,13 @@ demo:
 	echo "Open $(DATA_DIR)/sheets/$$id.pdf, print it, and lay it on top of your documents."
 
 # Sheets per millisecond against the ReportLab peer, on the same machine in one run.
-bench: bench-sheets
+bench: bench-sheets bench-decode
 
 bench-sheets: release
 	Benchmarks/bench-sheets.sh
+
+bench-decode: release
+	Benchmarks/bench-decode.sh
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/waybill/Templates
