@@ -18,7 +18,9 @@ public enum ImageReaders {
 
     /// JPEG through TurboJPEG, scaled in the DCT (1/2, 1/4, 1/8) so the long side is at most
     /// `maximumSide`: a 600-dpi photo decodes at a fraction of the cost, straight to gray.
-    public static func jpeg(_ data: Data, maximumSide: Int = 2600) throws(WaybillError) -> GrayImage {
+    public static func jpeg(_ data: Data, maximumSide: Int = 2600, maximumScale: Double = 1) throws(WaybillError)
+        -> GrayImage
+    {
         guard let handle = tjInitDecompress() else { throw WaybillError(.unreadableDocument, "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
         let result = data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> Result<GrayImage, WaybillError> in
@@ -35,10 +37,12 @@ public enum ImageReaders {
             let factors = UnsafeBufferPointer(start: tjGetScalingFactors(&count), count: Int(count))
             // The largest scale no bigger than 1 that brings the long side under the limit.
             var chosen = tjscalingfactor(num: 1, denom: 1)
+            let longSide = Int(max(width, height))
+            let limit = min(maximumSide, Int((Double(longSide) * maximumScale).rounded(.up)))
             for factor in factors where factor.num <= factor.denom {
-                let side = (Int(max(width, height)) * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
-                let chosenSide = (Int(max(width, height)) * Int(chosen.num) + Int(chosen.denom) - 1) / Int(chosen.denom)
-                if side <= maximumSide, side > 0, chosenSide > maximumSide || side > chosenSide { chosen = factor }
+                let side = (longSide * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
+                let chosenSide = (longSide * Int(chosen.num) + Int(chosen.denom) - 1) / Int(chosen.denom)
+                if side <= limit, side > 0, chosenSide > limit || side > chosenSide { chosen = factor }
             }
             let scaledWidth = (Int(width) * Int(chosen.num) + Int(chosen.denom) - 1) / Int(chosen.denom)
             let scaledHeight = (Int(height) * Int(chosen.num) + Int(chosen.denom) - 1) / Int(chosen.denom)

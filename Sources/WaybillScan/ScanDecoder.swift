@@ -78,7 +78,20 @@ public final class ScanDecoder {
             guard document.pageCount <= Self.maximumPages else {
                 throw WaybillError(.tooManyPages, "the PDF claims \(document.pageCount) pages; Waybill reads at most \(Self.maximumPages)")
             }
+            // Pages that are one JPEG are read straight from the file, reduced in the DCT.
+            let imagePages = PDFScanLayout.imagePages(in: data, expectedPageCount: document.pageCount)
             for page in 0..<document.pageCount {
+                if let image = imagePages?[page] {
+                    let scanDPI = Double(image.pixelWidth) * 72 / max(1, image.pageWidthPoints)
+                    let result = scanPage(page) { dpi throws(WaybillError) in
+                        try ImageReaders.jpeg(data[image.jpeg], maximumScale: min(1, dpi * 1.05 / max(1, scanDPI)))
+                    }
+                    // A JPEG TurboJPEG cannot read (CMYK, say) goes the ordinary way.
+                    if result.error == nil {
+                        onPage(result)
+                        continue
+                    }
+                }
                 onPage(scanPage(page) { dpi throws(WaybillError) in try document.render(page: page, dpi: dpi) })
             }
             return document.pageCount
