@@ -31,6 +31,7 @@ public struct WaybillError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupportedFormat = Code("unsupported-format")
         public static let encryptedDocument = Code("encrypted")
         public static let tooManyPages = Code("too-many-pages")
+        public static let cancelled = Code("cancelled")
     }
 
     public let code: Code

@@ -52,9 +52,17 @@ public final class ScanDecoder {
     }
 
     /// Decodes one file, calling `onPage` for each page in order; returns the page count.
-    /// Throws only for the file as a whole (unreadable, unsupported, encrypted, too many pages).
+    /// Throws only for the file as a whole (unreadable, unsupported, encrypted, too many pages),
+    /// or `.cancelled` between pages once the calling task is cancelled.
     @discardableResult
     public func decode(path: String, onPage: (PageResult) -> Void) throws(WaybillError) -> Int {
+        try decode(path: path) { (page: PageResult) throws(WaybillError) in
+            guard !Task.isCancelled else { throw WaybillError(.cancelled, "decoding was cancelled at page \(page.page)") }
+            onPage(page)
+        }
+    }
+
+    private func decode(path: String, onPage: (PageResult) throws(WaybillError) -> Void) throws(WaybillError) -> Int {
         let data: Data
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -88,11 +96,11 @@ public final class ScanDecoder {
                     }
                     // A JPEG TurboJPEG cannot read (CMYK, say) goes the ordinary way.
                     if result.error == nil {
-                        onPage(result)
+                        try onPage(result)
                         continue
                     }
                 }
-                onPage(scanPage(page) { dpi throws(WaybillError) in try document.render(page: page, dpi: dpi) })
+                try onPage(scanPage(page) { dpi throws(WaybillError) in try document.render(page: page, dpi: dpi) })
             }
             return document.pageCount
         case .tiff:
@@ -101,14 +109,14 @@ public final class ScanDecoder {
                 throw WaybillError(.tooManyPages, "the TIFF has more than \(Self.maximumPages) pages")
             }
             for page in 0..<document.pageCount {
-                onPage(scanPage(page) { _ throws(WaybillError) in try document.page(page) })
+                try onPage(scanPage(page) { _ throws(WaybillError) in try document.page(page) })
             }
             return document.pageCount
         case .jpeg:
-            onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.jpeg(data) })
+            try onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.jpeg(data) })
             return 1
         case .png:
-            onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.png(data) })
+            try onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.png(data) })
             return 1
         }
     }

@@ -61,3 +61,24 @@ import WaybillSheets
         #expect(PDFScanLayout.imagePages(in: HostilePDFTests.pdf(mediaBox: "0 0 612 792"), expectedPageCount: 2) == nil)
     }
 }
+
+@Suite struct DecoderCancellationTests {
+    @Test func aCancelledTaskStopsBetweenPages() async throws {
+        let (sheet, _, keys) = try PDFScanLayoutTests().sheetPDF()
+        let path = NSTemporaryDirectory() + "waybill-cancel-\(UUID().uuidString).pdf"
+        try sheet.write(to: URL(fileURLWithPath: path))
+        let task = Task { () -> (pages: Int, error: WaybillError?) in
+            withUnsafeCurrentTask { $0?.cancel() }
+            var seen = 0
+            do {
+                try ScanDecoder(keys: keys).decode(path: path) { _ in seen += 1 }
+                return (seen, nil)
+            } catch {
+                return (seen, error as? WaybillError)
+            }
+        }
+        let result = await task.value
+        #expect(result.error?.code == .cancelled)
+        #expect(result.pages == 0)
+    }
+}
