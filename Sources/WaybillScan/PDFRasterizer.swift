@@ -15,23 +15,38 @@ public final class PDFDocument {
         var error: UnsafeMutablePointer<GError>?
         let bytes = data.withUnsafeBytes { g_bytes_new($0.baseAddress, gsize($0.count)) }
         defer { g_bytes_unref(bytes) }
-        guard let document = poppler_document_new_from_bytes(bytes, nil, &error) else {
-            let message = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
-            let encrypted = error?.pointee.code == Int32(POPPLER_ERROR_ENCRYPTED.rawValue)
-            if let error { g_error_free(error) }
-            if encrypted { throw WaybillError(.encryptedDocument, "the PDF is encrypted with a password") }
-            throw WaybillError(.unreadableDocument, "not a readable PDF: \(message)")
+        guard let document = poppler_document_new_from_bytes(bytes, nil, &error) else { throw Self.openError(error) }
+        self.document = document
+        pageCount = Int(poppler_document_get_n_pages(document))
+    }
+
+    /// Opens a file; poppler reads it through its own small buffers, so a large scan is never
+    /// in memory whole.
+    public init(path: String) throws(WaybillError) {
+        var error: UnsafeMutablePointer<GError>?
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard let uri = g_filename_to_uri(absolute, nil, &error) else {
+            throw WaybillError(.ioError, "cannot name \(path) as a URI: \(Self.take(error))")
+        }
+        defer { g_free(uri) }
+        guard let document = poppler_document_new_from_file(uri, nil, &error) else {
+            throw Self.openError(error)
         }
         self.document = document
         pageCount = Int(poppler_document_get_n_pages(document))
     }
 
-    public convenience init(path: String) throws(WaybillError) {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw WaybillError(.ioError, "cannot read \(path): \(error.localizedDescription)")
-        }
-        try self.init(data: data)
+    static func openError(_ error: UnsafeMutablePointer<GError>?) -> WaybillError {
+        let encrypted = error?.pointee.code == Int32(POPPLER_ERROR_ENCRYPTED.rawValue)
+        let message = take(error)
+        if encrypted { return WaybillError(.encryptedDocument, "the PDF is encrypted with a password") }
+        return WaybillError(.unreadableDocument, "not a readable PDF: \(message)")
+    }
+
+    static func take(_ error: UnsafeMutablePointer<GError>?) -> String {
+        guard let error else { return "unknown error" }
+        defer { g_error_free(error) }
+        return String(cString: error.pointee.message)
     }
 
     deinit { g_object_unref(UnsafeMutableRawPointer(document)) }

@@ -19,10 +19,13 @@ struct PDFScanLayout {
     /// One entry per page, in order; nil entries take the poppler path. Nil if the file's
     /// structure is not understood at all.
     static func imagePages(in data: Data, expectedPageCount: Int) -> [ImagePage?]? {
-        data.withUnsafeBytes { raw -> [ImagePage?]? in
-            let reader = Reader(bytes: raw.bindMemory(to: UInt8.self))
-            return reader.pages(expected: expectedPageCount)
-        }
+        Reader(bytes: ByteWindow(data: data)).pages(expected: expectedPageCount)
+    }
+
+    /// The same for a file, read through a small window: a 500-page scan is never in memory.
+    static func imagePages(path: String, expectedPageCount: Int) -> [ImagePage?]? {
+        guard let window = ByteWindow(path: path) else { return nil }
+        return Reader(bytes: window).pages(expected: expectedPageCount)
     }
 
     indirect enum Object {
@@ -36,41 +39,15 @@ struct PDFScanLayout {
     }
 
     private struct Reader {
-        let bytes: UnsafeBufferPointer<UInt8>
+        let bytes: ByteWindow
         var offsets: [Int: Int] = [:]
 
-        init(bytes: UnsafeBufferPointer<UInt8>) {
+        init(bytes: ByteWindow) {
             self.bytes = bytes
-            offsets = Self.scanObjects(bytes)
+            offsets = bytes.scanObjects()
         }
 
-        /// `N G obj` anywhere in the file; later definitions (incremental updates) win.
-        static func scanObjects(_ bytes: UnsafeBufferPointer<UInt8>) -> [Int: Int] {
-            var offsets: [Int: Int] = [:]
-            var index = 0
-            let count = bytes.count
-            while index + 3 < count {
-                if bytes[index] == UInt8(ascii: "o"), bytes[index + 1] == UInt8(ascii: "b"), bytes[index + 2] == UInt8(ascii: "j"),
-                    index > 4, bytes[index - 1] == UInt8(ascii: " ")
-                {
-                    // Walk back over "G " and "N ".
-                    var cursor = index - 2
-                    while cursor > 0, isDigit(bytes[cursor]) { cursor -= 1 }
-                    if bytes[cursor] == UInt8(ascii: " ") {
-                        var start = cursor - 1
-                        while start > 0, isDigit(bytes[start]) { start -= 1 }
-                        let numberStart = isDigit(bytes[start]) ? start : start + 1
-                        if numberStart < cursor, let number = Int(String(decoding: bytes[numberStart..<cursor], as: UTF8.self)) {
-                            offsets[number] = index + 3
-                        }
-                    }
-                }
-                index += 1
-            }
-            return offsets
-        }
-
-        static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+        static func isDigit(_ byte: UInt8) -> Bool { ByteWindow.isDigit(byte) }
         static func isWhite(_ byte: UInt8) -> Bool { byte == 32 || byte == 10 || byte == 13 || byte == 9 || byte == 12 || byte == 0 }
         static func isDelimiter(_ byte: UInt8) -> Bool { "()<>[]{}/%".utf8.contains(byte) }
 
@@ -88,7 +65,7 @@ struct PDFScanLayout {
             let key = Array("/Root".utf8)
             var index = bytes.count - key.count
             while index >= 0 {
-                if bytes[index] == key[0], bytes[index..<index + key.count].elementsEqual(key) {
+                if bytes[index] == key[0], bytes.slice(index..<index + key.count) == key {
                     var cursor = index + key.count
                     if case .reference(let ref)? = parse(&cursor) { return ref }
                 }
@@ -172,7 +149,7 @@ struct PDFScanLayout {
             var index = cursor
             while index < bytes.count, Self.isWhite(bytes[index]) { index += 1 }
             let keyword = Array("stream".utf8)
-            guard index + keyword.count < bytes.count, bytes[index..<index + keyword.count].elementsEqual(keyword) else { return nil }
+            guard index + keyword.count < bytes.count, bytes.slice(index..<index + keyword.count) == keyword else { return nil }
             index += keyword.count
             if index < bytes.count, bytes[index] == 13 { index += 1 }
             if index < bytes.count, bytes[index] == 10 { index += 1 }
@@ -229,7 +206,7 @@ struct PDFScanLayout {
                 cursor += 1
                 let start = cursor
                 while cursor < bytes.count, !Self.isWhite(bytes[cursor]), !Self.isDelimiter(bytes[cursor]) { cursor += 1 }
-                return .name(String(decoding: bytes[start..<cursor], as: UTF8.self))
+                return .name(String(decoding: bytes.slice(start..<cursor), as: UTF8.self))
             }
             if byte == UInt8(ascii: "(") {
                 var level = 0
@@ -269,7 +246,7 @@ struct PDFScanLayout {
             // true, false, null and anything else: a bare word.
             let start = cursor
             while cursor < bytes.count, !Self.isWhite(bytes[cursor]), !Self.isDelimiter(bytes[cursor]) { cursor += 1 }
-            let word = String(decoding: bytes[start..<cursor], as: UTF8.self)
+            let word = String(decoding: bytes.slice(start..<cursor), as: UTF8.self)
             if word == "true" { return .boolean(true) }
             if word == "false" { return .boolean(false) }
             return cursor > start ? .other : nil
@@ -278,7 +255,7 @@ struct PDFScanLayout {
         func readNumber(_ cursor: inout Int) -> Double? {
             let start = cursor
             while cursor < bytes.count, Self.isDigit(bytes[cursor]) || "+-.".utf8.contains(bytes[cursor]) { cursor += 1 }
-            return Double(String(decoding: bytes[start..<cursor], as: UTF8.self))
+            return Double(String(decoding: bytes.slice(start..<cursor), as: UTF8.self))
         }
 
         func skipWhite(_ cursor: inout Int) {
@@ -292,5 +269,105 @@ struct PDFScanLayout {
                 }
             }
         }
+    }
+}
+
+/// Random access to a PDF's bytes through a 64 KiB window: from memory, or from a file read with
+/// `pread` so that memory stays small whatever the file's size. One owner (not `Sendable`).
+final class ByteWindow {
+    let count: Int
+    private let fd: Int32
+    private let data: Data?
+    private var window: [UInt8] = []
+    private var start = 0
+    private static let size = 1 << 16
+
+    init(data: Data) {
+        self.data = data
+        fd = -1
+        count = data.count
+    }
+
+    init?(path: String) {
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            close(fd)
+            return nil
+        }
+        count = Int(info.st_size)
+        data = nil
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    subscript(index: Int) -> UInt8 {
+        if index < start || index >= start + window.count { load(index) }
+        return index - start < window.count ? window[index - start] : 0
+    }
+
+    func slice(_ range: Range<Int>) -> [UInt8] {
+        let clamped = range.clamped(to: 0..<count)
+        if let data { return Array(data[data.startIndex + clamped.lowerBound..<data.startIndex + clamped.upperBound]) }
+        return read(clamped)
+    }
+
+    /// Bytes of any length, for the JPEG streams themselves.
+    func read(_ range: Range<Int>) -> [UInt8] {
+        if let data { return Array(data[data.startIndex + range.lowerBound..<data.startIndex + range.upperBound]) }
+        var buffer = [UInt8](repeating: 0, count: range.count)
+        var done = 0
+        while done < range.count {
+            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, range.count - done, off_t(range.lowerBound + done)) }
+            if got <= 0 { break }
+            done += got
+        }
+        return Array(buffer.prefix(done))
+    }
+
+    private func load(_ index: Int) {
+        let from = max(0, index - Self.size / 4)
+        window = read(from..<min(count, from + Self.size))
+        start = from
+    }
+
+    static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+
+    /// Every `N G obj` in the file, streaming it once in 1 MiB chunks; later definitions
+    /// (incremental updates) win.
+    func scanObjects() -> [Int: Int] {
+        var offsets: [Int: Int] = [:]
+        let chunk = 1 << 20
+        let overlap = 48
+        var base = 0
+        while base < count {
+            let bytes = slice(base..<min(count, base + chunk + overlap))
+            bytes.withUnsafeBufferPointer { buffer in
+                var index = 4
+                let limit = min(buffer.count - 3, chunk + 4)
+                while index < limit {
+                    if buffer[index] == UInt8(ascii: "o"), buffer[index + 1] == UInt8(ascii: "b"),
+                        buffer[index + 2] == UInt8(ascii: "j"), buffer[index - 1] == UInt8(ascii: " ")
+                    {
+                        var cursor = index - 2
+                        while cursor > 0, Self.isDigit(buffer[cursor]) { cursor -= 1 }
+                        if buffer[cursor] == UInt8(ascii: " ") {
+                            var first = cursor - 1
+                            while first > 0, Self.isDigit(buffer[first]) { first -= 1 }
+                            let numberStart = Self.isDigit(buffer[first]) ? first : first + 1
+                            if numberStart < cursor, cursor - numberStart < 10,
+                                let number = Int(String(decoding: buffer[numberStart..<cursor], as: UTF8.self))
+                            {
+                                offsets[number] = base + index + 3
+                            }
+                        }
+                    }
+                    index += 1
+                }
+            }
+            base += chunk
+        }
+        return offsets
     }
 }

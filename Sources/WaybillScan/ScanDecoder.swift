@@ -63,36 +63,40 @@ public final class ScanDecoder {
     }
 
     private func decode(path: String, onPage: (PageResult) throws(WaybillError) -> Void) throws(WaybillError) -> Int {
-        let data: Data
+        let size: Int
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-            guard size <= Self.maximumFileBytes else {
-                throw WaybillError(.unreadableDocument, "the file is \(size) bytes, more than Waybill reads")
-            }
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch let error as WaybillError {
-            throw error
+            size = (attributes[.size] as? NSNumber)?.intValue ?? 0
         } catch {
             throw WaybillError(.ioError, "cannot read \(path): \(error.localizedDescription)")
         }
-        guard !data.isEmpty else { throw WaybillError(.emptyFile, "the file is empty") }
-        guard let format = ScanFormat(sniffing: data.prefix(1024)) else {
+        guard size > 0 else { throw WaybillError(.emptyFile, "the file is empty") }
+        guard size <= Self.maximumFileBytes else {
+            throw WaybillError(.unreadableDocument, "the file is \(size) bytes, more than Waybill reads")
+        }
+        guard let format = ScanFormat(path: path) else {
             throw WaybillError(.unsupportedFormat, "not a PDF, TIFF, JPEG or PNG file")
+        }
+        // Images are read whole (one page each); PDFs and TIFFs page by page from the file.
+        func whole() throws(WaybillError) -> Data {
+            do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw WaybillError(.ioError, "cannot read \(path): \(error.localizedDescription)")
+            }
         }
         switch format {
         case .pdf:
-            let document = try PDFDocument(data: data)
+            let document = try PDFDocument(path: path)
             guard document.pageCount <= Self.maximumPages else {
                 throw WaybillError(.tooManyPages, "the PDF claims \(document.pageCount) pages; Waybill reads at most \(Self.maximumPages)")
             }
             // Pages that are one JPEG are read straight from the file, reduced in the DCT.
-            let imagePages = PDFScanLayout.imagePages(in: data, expectedPageCount: document.pageCount)
+            let imagePages = PDFScanLayout.imagePages(path: path, expectedPageCount: document.pageCount)
+            let file = imagePages == nil ? nil : ByteWindow(path: path)
             for page in 0..<document.pageCount {
-                if let image = imagePages?[page] {
+                if let image = imagePages?[page], let file {
                     let scanDPI = Double(image.pixelWidth) * 72 / max(1, image.pageWidthPoints)
                     let result = scanPage(page) { dpi throws(WaybillError) in
-                        try ImageReaders.jpeg(data[image.jpeg], maximumScale: min(1, dpi * 1.05 / max(1, scanDPI)))
+                        try ImageReaders.jpeg(Data(file.read(image.jpeg)), maximumScale: min(1, dpi * 1.05 / max(1, scanDPI)))
                     }
                     // A JPEG TurboJPEG cannot read (CMYK, say) goes the ordinary way.
                     if result.error == nil {
@@ -113,9 +117,11 @@ public final class ScanDecoder {
             }
             return document.pageCount
         case .jpeg:
+            let data = try whole()
             try onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.jpeg(data) })
             return 1
         case .png:
+            let data = try whole()
             try onPage(scanPage(0) { _ throws(WaybillError) in try ImageReaders.png(data) })
             return 1
         }
