@@ -86,6 +86,9 @@ public final class ScanDecoder {
         switch format {
         case .pdf:
             let document = try PDFDocument(path: path)
+            guard document.pageCount > 0 else {
+                throw WaybillError(.unreadableDocument, "the PDF has no readable pages (a broken or hostile page tree)")
+            }
             guard document.pageCount <= Self.maximumPages else {
                 throw WaybillError(.tooManyPages, "the PDF claims \(document.pageCount) pages; Waybill reads at most \(Self.maximumPages)")
             }

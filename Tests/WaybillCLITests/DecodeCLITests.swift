@@ -93,7 +93,35 @@ import WaybillCore
             "/usr/bin/qpdf", ["--encrypt", "user", "owner", "256", "--", "sheet.pdf", "locked.pdf"], in: directory)
         #expect(encrypted.status == 0, "\(encrypted.stderr)")
 
-        let files = ["empty.pdf", "notes.pdf", "truncated.pdf", "huge.tif", "locked.pdf", "missing.png", "sheet.pdf"]
+        // Page-tree bombs: five million pages claimed, 200,000 kids all naming one page, and
+        // 100,000 nested arrays. Each is answered in bounded time and memory.
+        func pdf(_ objects: [String]) -> Data {
+            var body = "%PDF-1.4\n"
+            var offsets: [Int] = []
+            for (index, object) in objects.enumerated() {
+                offsets.append(body.utf8.count)
+                body += "\(index + 1) 0 obj\n\(object)\nendobj\n"
+            }
+            let xref = body.utf8.count
+            body += "xref\n0 \(objects.count + 1)\n0000000000 65535 f \n"
+            for offset in offsets { body += String(format: "%010d 00000 n \n", offset) }
+            body += "trailer\n<< /Size \(objects.count + 1) /Root 1 0 R >>\nstartxref\n\(xref)\n%%EOF\n"
+            return Data(body.utf8)
+        }
+        let page = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"
+        try pdf(["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 5000000 >>", page])
+            .write(to: URL(fileURLWithPath: directory + "/count-bomb.pdf"))
+        let kids = Array(repeating: "3 0 R", count: 200_000).joined(separator: " ")
+        try pdf(["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [\(kids)] /Count 200000 >>", page])
+            .write(to: URL(fileURLWithPath: directory + "/kids-bomb.pdf"))
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        try pdf(["<< /Type /Catalog /Pages 2 0 R /X \(deep) >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page])
+            .write(to: URL(fileURLWithPath: directory + "/deep.pdf"))
+
+        let files = [
+            "empty.pdf", "notes.pdf", "truncated.pdf", "huge.tif", "locked.pdf", "missing.png", "count-bomb.pdf",
+            "kids-bomb.pdf", "deep.pdf", "sheet.pdf",
+        ]
         let (status, reports) = try decode(cli, files)
         #expect(status == 1)
         let errors = Dictionary(uniqueKeysWithValues: reports.map { ($0["file"] as? String ?? "", $0["error"] as? String) })
@@ -102,6 +130,11 @@ import WaybillCore
         #expect(errors["locked.pdf"] == "encrypted")
         #expect(errors["missing.png"] == "io-error")
         #expect(errors["sheet.pdf"] == .some(nil))
+        #expect(errors["count-bomb.pdf"] == "unreadable-document")
+        #expect(errors["kids-bomb.pdf"] == "unreadable-document")
+        let nested = try #require(reports.first { $0["file"] as? String == "deep.pdf" })
+        #expect(nested["pages"] as? Int == 1 || nested["error"] as? String == "unreadable-document")
+        #expect(reports.allSatisfy { ($0["ms"] as? Double ?? 0) < 20_000 })
         // Poppler may recover a truncated file or refuse it; either way the answer is named and
         // the run goes on. An absurd TIFF page is refused, not allocated.
         let truncated = try #require(reports.first { $0["file"] as? String == "truncated.pdf" })
