@@ -70,6 +70,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "waybill", dependencies: ["WaybillCLI"], swiftSettings: swiftSettings),
+        // libFuzzer target for the decoder's entry points (a replayer in ordinary builds).
+        .executableTarget(
+            name: "WaybillFuzz", dependencies: ["WaybillScan", "WaybillCore"], path: "Fuzz/WaybillFuzz",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "WaybillCoreTests", dependencies: ["WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(
@@ -81,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WaybillCLITests",
-            dependencies: ["WaybillCLI", "WaybillCore", "WaybillScan", "waybill"],
+            dependencies: ["WaybillCLI", "WaybillCore", "WaybillScan", "waybill", "WaybillFuzz"],
             swiftSettings: swiftSettings
         ),
     ]

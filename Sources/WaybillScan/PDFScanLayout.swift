@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Finds the pages of a scanned PDF that are nothing but one JPEG image, so the decoder can read
 /// those bytes with TurboJPEG, reduced in the DCT, instead of having poppler decode the image at
@@ -8,22 +8,22 @@ import Foundation
 /// `N G obj`, the page tree from `/Root`, resources inherited down it. Anything it does not
 /// understand (object streams, fonts on the page, masks, decode arrays, CMYK, several images)
 /// makes that page, or the whole file, go the ordinary way through poppler.
-struct PDFScanLayout {
-    struct ImagePage: Equatable {
+public struct PDFScanLayout {
+    public struct ImagePage: Equatable, Sendable {
         /// The JPEG stream's bytes within the file.
-        let jpeg: Range<Int>
-        let pixelWidth: Int
-        let pageWidthPoints: Double
+        public let jpeg: Range<Int>
+        public let pixelWidth: Int
+        public let pageWidthPoints: Double
     }
 
     /// One entry per page, in order; nil entries take the poppler path. Nil if the file's
     /// structure is not understood at all.
-    static func imagePages(in data: Data, expectedPageCount: Int) -> [ImagePage?]? {
+    public static func imagePages(in data: Data, expectedPageCount: Int) -> [ImagePage?]? {
         Reader(bytes: ByteWindow(data: data)).pages(expected: expectedPageCount)
     }
 
     /// The same for a file, read through a small window: a 500-page scan is never in memory.
-    static func imagePages(path: String, expectedPageCount: Int) -> [ImagePage?]? {
+    public static func imagePages(path: String, expectedPageCount: Int) -> [ImagePage?]? {
         guard let window = ByteWindow(path: path) else { return nil }
         return Reader(bytes: window).pages(expected: expectedPageCount)
     }
