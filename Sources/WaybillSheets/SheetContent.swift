@@ -19,7 +19,7 @@ public struct SheetContent: Sendable {
         let shown = directive.destinations.prefix(Self.maxDestinationLines)
         let hidden = directive.destinations.count - shown.count
         return [
-            "title": Self.clip(directive.title, 48),
+            "title": Self.clipEnd(directive.title, 48),
             "owner": Self.clip(directive.owner, 60),
             "id": directive.id.rawValue,
             "id_display": directive.id.display,
@@ -36,6 +36,11 @@ public struct SheetContent: Sendable {
     }
 
     static let maxDestinationLines = 8
+
+    /// Titles read from the start: cut at the end.
+    static func clipEnd(_ text: String, _ limit: Int) -> String {
+        text.count > limit ? text.prefix(limit - 1) + "…" : text
+    }
 
     /// Shortens to `limit` characters with an ellipsis in the middle, where long addresses
     /// and paths differ least.

@@ -85,12 +85,11 @@ final class TextDrawing {
         }
         for chunk in placed where !chunk.isEmpty {
             let start = chunk[0].x
-            let end = pen.x == start ? start : chunk.last.map { run -> Double in
-                var width: Int32 = 0
-                var height: Int32 = 0
-                pango_layout_get_size(run.layout, &width, &height)
-                return run.x + Double(width) / Double(PANGO_SCALE)
-            } ?? start
+            let last = chunk[chunk.count - 1]
+            var width: Int32 = 0
+            var height: Int32 = 0
+            pango_layout_get_size(last.layout, &width, &height)
+            let end = last.x + Double(width) / Double(PANGO_SCALE)
             let shift: Double
             switch chunk[0].style.anchor {
             case .start: shift = 0
