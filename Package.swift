@@ -54,6 +54,7 @@ let package = Package(
             dependencies: ["WaybillCore", "CPoppler", "CZBar", "CTurboJPEG", "CPNG", "CTIFF"],
             swiftSettings: swiftSettings
         ),
+        .target(name: "WaybillSMTP", swiftSettings: swiftSettings),
         .target(
             name: "WaybillDelivery",
             dependencies: ["WaybillCore"],
@@ -84,6 +85,7 @@ let package = Package(
             dependencies: ["WaybillSheets", "WaybillScan", "WaybillCore"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "WaybillSMTPTests", dependencies: ["WaybillSMTP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WaybillCLITests",
             dependencies: ["WaybillCLI", "WaybillCore", "WaybillScan", "waybill", "WaybillFuzz"],
