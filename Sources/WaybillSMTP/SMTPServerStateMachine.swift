@@ -31,7 +31,7 @@ public enum RecipientDecision: Sendable, Equatable {
 }
 
 /// One message's envelope, handed to the spool when DATA ends.
-public struct SMTPEnvelope: Sendable, Equatable {
+public struct SMTPEnvelope: Sendable, Equatable, Codable {
     public var helo: String
     /// Empty for the null reverse-path `<>` (bounces and notices).
     public var sender: String
