@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Layer 0: C wrappers. Each is imported by exactly one Swift target.
@@ -54,7 +55,11 @@ let package = Package(
             dependencies: ["WaybillCore", "CPoppler", "CZBar", "CTurboJPEG", "CPNG", "CTIFF"],
             swiftSettings: swiftSettings
         ),
-        .target(name: "WaybillSMTP", swiftSettings: swiftSettings),
+        .target(
+            name: "WaybillSMTP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "WaybillDelivery",
             dependencies: ["WaybillCore"],

@@ -28,36 +28,48 @@ public struct SMTPLineDecoder: Sendable {
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [Event] {
         var events: [Event] = []
         for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                let endsWithCR = buffer.last == UInt8(ascii: "\r")
-                if discarding {
-                    discarding = false
-                    buffer.removeAll(keepingCapacity: true)
-                    continue
-                }
-                if endsWithCR {
-                    buffer.removeLast()
-                    events.append(.line(buffer))
-                } else {
-                    events.append(.bareLineFeed)
-                }
-                buffer.removeAll(keepingCapacity: true)
-                continue
-            }
-            if discarding {
-                // Keep only a trailing CR so a CRLF split across reads is still seen.
-                buffer = byte == UInt8(ascii: "\r") ? [byte] : []
-                continue
-            }
-            buffer.append(byte)
-            // The limit counts the CRLF: content may use maximumLength - 2 octets.
-            if buffer.count > maximumLength - 1 || (buffer.count == maximumLength - 1 && byte != UInt8(ascii: "\r")) {
-                events.append(.tooLong)
-                discarding = true
-                buffer = byte == UInt8(ascii: "\r") ? [byte] : []
-            }
+            if let event = step(byte) { events.append(event) }
         }
         return events
+    }
+
+    /// Consumes bytes from the front of `bytes` up to and including the first complete event,
+    /// and returns it; nil (with `bytes` emptied) if they hold no complete line. The server uses
+    /// this so that bytes after `DATA` reach the DATA decoder, not the command parser.
+    public mutating func next(from bytes: inout ArraySlice<UInt8>) -> Event? {
+        while let byte = bytes.popFirst() {
+            if let event = step(byte) { return event }
+        }
+        return nil
+    }
+
+    private mutating func step(_ byte: UInt8) -> Event? {
+        if byte == UInt8(ascii: "\n") {
+            let endsWithCR = buffer.last == UInt8(ascii: "\r")
+            defer { buffer.removeAll(keepingCapacity: true) }
+            if discarding {
+                discarding = false
+                return nil
+            }
+            if endsWithCR {
+                buffer.removeLast()
+                return .line(buffer)
+            }
+            return .bareLineFeed
+        }
+        if discarding {
+            // Keep only a trailing CR so a CRLF split across reads is still seen.
+            buffer = byte == UInt8(ascii: "\r") ? [byte] : []
+            return nil
+        }
+        buffer.append(byte)
+        // The limit counts the CRLF: content may use maximumLength - 2 octets.
+        if buffer.count > maximumLength - 1 || (buffer.count == maximumLength - 1 && byte != UInt8(ascii: "\r")) {
+            discarding = true
+            buffer = byte == UInt8(ascii: "\r") ? [byte] : []
+            return .tooLong
+        }
+        return nil
     }
 
     /// Bytes received but not yet a line (after DATA ends, the rest of the read is commands).

@@ -1,0 +1,138 @@
+import Dispatch
+import Foundation
+import Testing
+import WaybillSMTP
+
+/// A live server on port 0 and real clients: Python's smtplib, and raw sockets for the probes.
+@Suite(.serialized) struct SMTPServerTests {
+    func withServer(
+        maximumMessageSize: Int = 1_000_000, _ body: @Sendable (Int, Spool) async throws -> Void
+    ) async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-smtp-\(UUID().uuidString)")
+        let spool = try Spool(directory: directory)
+        let server = SMTPServer(
+            host: "127.0.0.1", port: 0,
+            configuration: SMTPConfiguration(hostname: "test.waybill", maximumMessageSize: maximumMessageSize), spool: spool,
+            recipientPolicy: { $0.lowercased().hasPrefix("scan@") ? .accept : .refuse("no rule accepts it") })
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let task = Task { try await server.run { continuation.yield($0) } }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        defer { task.cancel() }
+        try await body(port, spool)
+    }
+
+    /// Runs the client on a Dispatch thread: blocking the concurrency pool here would starve the
+    /// server's own connection tasks, which run on it.
+    func python(_ script: String, _ arguments: [String]) async throws -> (Int32, String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.runPython(script, arguments) })
+            }
+        }
+    }
+
+    static func runPython(_ script: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    static let smtplibScript = """
+        import smtplib, sys
+        from email.message import EmailMessage
+        msg = EmailMessage()
+        msg["From"] = "scanner@office.example.com"; msg["To"] = "scan@localhost"; msg["Subject"] = "Scan"
+        msg.set_content("page one\\n.leading dot\\n")
+        msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="scan.pdf")
+        with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10) as s:
+            s.ehlo("scanner")
+            print(s.send_message(msg))
+            try:
+                s.sendmail("a@b", ["victim@elsewhere.example"], "Subject: relay\\r\\n\\r\\nx\\r\\n")
+            except smtplib.SMTPRecipientsRefused as e:
+                print("refused", list(e.recipients.values())[0][0])
+        """
+
+    @Test func smtplibDeliversIntoTheSpoolAndRelayingIsRefused() async throws {
+        try await withServer { port, spool in
+            let (status, output) = try await python(Self.smtplibScript, [String(port)])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("{}"))
+            #expect(output.contains("refused 550"))
+            let pending = spool.pending()
+            #expect(pending.count == 1)
+            let id = try #require(pending.first)
+            let message = try String(contentsOf: spool.messageURL(id), encoding: .utf8)
+            #expect(message.contains("Subject: Scan") && message.contains("filename=\"scan.pdf\"") && message.contains("\r\n.leading dot"))
+            let envelope = try spool.envelope(id, as: SMTPEnvelope.self)
+            #expect(envelope.recipients == ["scan@localhost"] && envelope.sender == "scanner@office.example.com")
+        }
+    }
+
+    static let rawScript = """
+        import socket, sys
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+        f = s.makefile("rb")
+        def reply():
+            lines = []
+            while True:
+                line = f.readline().decode()
+                lines.append(line.strip())
+                if line[3:4] != "-":
+                    return lines
+        print(reply())
+        s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+        while True:
+            try:
+                r = reply()
+            except Exception:
+                break
+            if not r or not r[0]:
+                break
+            print(r)
+            if r[-1].startswith("221") or r[-1].startswith("421"):
+                break
+        """
+
+    @Test func smugglingProbesEndNothing() async throws {
+        try await withServer { port, spool in
+            for fake in ["\\n.\\n", "\\n.\\r\\n", "\\r.\\r", "\\r\\n.\\n"] {
+                // Everything in one write, as a smuggling probe sends it: the server must not take
+                // the fake end, whatever arrives together.
+                let session = "EHLO probe\\r\\nMAIL FROM:<a@b.example>\\r\\nRCPT TO:<scan@x>\\r\\nDATA\\r\\n"
+                    + "Subject: one\\r\\n\\r\\nfirst\(fake)MAIL FROM:<evil@x>\\r\\nRCPT TO:<scan@x>\\r\\nDATA\\r\\n"
+                    + "Subject: smuggled\\r\\n\\r\\n.\\r\\nQUIT\\r\\n"
+                let (status, output) = try await python(Self.rawScript, [String(port), session])
+                #expect(status == 0, "\(output)")
+                #expect(output.components(separatedBy: "250 2.0.0 Ok: queued").count - 1 == 1, "\(fake): \(output)")
+                #expect(output.contains("221"), "\(output)")
+            }
+            // Four messages, each holding its smuggled text: nothing split into a second message.
+            #expect(spool.pending().count == 4)
+            for id in spool.pending() {
+                let message = try String(contentsOf: spool.messageURL(id), encoding: .utf8)
+                if message.contains("Subject: one") { #expect(message.contains("Subject: smuggled")) }
+                #expect(!message.hasPrefix("Subject: smuggled"))
+            }
+        }
+    }
+
+    @Test func sizeLimitIsEnforcedOnTheWire() async throws {
+        try await withServer(maximumMessageSize: 100) { port, spool in
+            let big = String(repeating: "x", count: 300)
+            let (status, output) = try await python(
+                Self.rawScript, [String(port), "EHLO t\\r\\nMAIL FROM:<a@b>\\r\\nRCPT TO:<scan@x>\\r\\nDATA\\r\\n\(big)\\r\\n.\\r\\nQUIT\\r\\n"])
+            #expect(status == 0)
+            #expect(output.contains("552"), "\(output)")
+            #expect(spool.pending().isEmpty)
+        }
+    }
+}
