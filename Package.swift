@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Layer 0: C wrappers. Each is imported by exactly one Swift target.
@@ -31,6 +33,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CGMime", pkgConfig: "gmime-3.0", providers: [.apt(["libgmime-3.0-dev"])]),
 
         // Layer 1: the pure model.
         .target(
@@ -65,13 +68,30 @@ let package = Package(
             dependencies: ["WaybillCore"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "WaybillMIME",
+            dependencies: ["WaybillCore", "CGMime"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Layer 3: the one ingest pipeline that `serve`, `ingest` and the web app use.
+        .target(
+            name: "WaybillIngest",
+            dependencies: [
+                "WaybillCore", "WaybillStore", "WaybillScan", "WaybillMIME", "WaybillDelivery", "WaybillSMTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // Layer 4: composition. The CLI lives in a library so tests can reach its parsing.
         .target(
             name: "WaybillCLI",
             dependencies: [
-                "WaybillCore", "WaybillStore", "WaybillSheets", "WaybillScan", "WaybillDelivery",
+                "WaybillCore", "WaybillStore", "WaybillSheets", "WaybillScan", "WaybillDelivery", "WaybillSMTP", "WaybillIngest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -91,6 +111,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WaybillSMTPTests", dependencies: ["WaybillSMTP"], swiftSettings: swiftSettings),
+        .testTarget(name: "WaybillMIMETests", dependencies: ["WaybillMIME", "WaybillCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WaybillIngestTests",
+            dependencies: ["WaybillIngest", "WaybillCore", "WaybillStore", "WaybillScan", "WaybillSheets", "WaybillSMTP", "WaybillDelivery"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WaybillCLITests",
             dependencies: ["WaybillCLI", "WaybillCore", "WaybillScan", "waybill", "WaybillFuzz"],
