@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
@@ -60,7 +61,11 @@ let package = Package(
         ),
         .target(
             name: "WaybillSMTP",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "WaybillCore",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -110,7 +115,7 @@ let package = Package(
             dependencies: ["WaybillSheets", "WaybillScan", "WaybillCore"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "WaybillSMTPTests", dependencies: ["WaybillSMTP"], swiftSettings: swiftSettings),
+        .testTarget(name: "WaybillSMTPTests", dependencies: ["WaybillSMTP", "WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(name: "WaybillMIMETests", dependencies: ["WaybillMIME", "WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WaybillIngestTests",
