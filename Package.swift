@@ -83,8 +83,8 @@ let package = Package(
         .target(
             name: "WaybillIngest",
             dependencies: [
-                "WaybillCore", "WaybillStore", "WaybillScan", "WaybillMIME", "WaybillDelivery", "WaybillSMTP",
-                .product(name: "Logging", package: "swift-log"),
+                "WaybillCore", "WaybillStore", "WaybillScan", "WaybillMIME", "WaybillDelivery",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,400 @@
+import Crypto
+import Dispatch
+public import Foundation
+public import Logging
+public import WaybillCore
+public import WaybillDelivery
+import WaybillMIME
+import WaybillScan
+public import WaybillStore
+
+/// A message for the pipeline: where its bytes are and how it arrived.
+public struct IngestMessage: Sendable {
+    public var id: String
+    public var file: URL
+    public var sender: String
+    public var recipients: [String]
+    public var receivedAt: Date
+    /// Set by an operator's `quarantine reroute`: skip the rules, use this directive.
+    public var directiveOverride: DirectiveID?
+
+    public init(
+        id: String, file: URL, sender: String, recipients: [String], receivedAt: Date, directiveOverride: DirectiveID? = nil
+    ) {
+        self.id = id
+        self.file = file
+        self.sender = sender
+        self.recipients = recipients
+        self.receivedAt = receivedAt
+        self.directiveOverride = directiveOverride
+    }
+}
+
+/// What became of a message.
+public enum IngestOutcome: Sendable, Hashable {
+    /// Every job delivered to every folder destination; the paths written.
+    case delivered(jobs: Int, files: [String])
+    case quarantined(reason: String, detail: String)
+
+    public var name: String {
+        switch self {
+        case .delivered: "delivered"
+        case .quarantined(let reason, _): "quarantined:\(reason)"
+        }
+    }
+}
+
+/// The ingest pipeline (DESIGN.md): MIME → attachments → decode → verify → resolve → jobs →
+/// documents → folder deliveries → journal, with quarantine for everything refused. One piece
+/// of code for `serve`, `ingest` and the operator's reroute and release.
+///
+/// Idempotent: every step checks the ledger first, so running a message again after a crash
+/// at any point delivers each document to each destination once (see `deliver`).
+public struct Pipeline: Sendable {
+    public let store: SQLiteDirectiveStore
+    public let dataDirectory: DataDirectory
+    public let rules: RoutingRules
+    public let batchRules: BatchRules
+    public let folders: FolderTransport
+    public let logger: Logger
+
+    public init(
+        store: SQLiteDirectiveStore, dataDirectory: DataDirectory, rules: RoutingRules, batchRules: BatchRules = BatchRules(),
+        folders: FolderTransport, logger: Logger = Logger(label: "waybill.ingest")
+    ) {
+        self.store = store
+        self.dataDirectory = dataDirectory
+        self.rules = rules
+        self.batchRules = batchRules
+        self.folders = folders
+        self.logger = logger
+    }
+
+    public var workDirectory: URL { dataDirectory.url.appendingPathComponent("work", isDirectory: true) }
+    public var quarantineDirectory: URL { dataDirectory.url.appendingPathComponent("quarantine", isDirectory: true) }
+
+    public func quarantinedFile(_ id: String) -> URL { quarantineDirectory.appendingPathComponent(id + ".eml") }
+
+    /// Routes one message to the end: delivered, or quarantined with its original kept.
+    /// Throws only when the outcome could not be recorded (the store or the disk failed): the
+    /// message then stays where it was, to be tried again.
+    public func process(_ message: IngestMessage, actor: String = "worker") async throws -> IngestOutcome {
+        let started = ContinuousClock.now
+        var timings: [String: Duration] = [:]
+        let record = try await store.openMessage(
+            MessageRecord(
+                id: message.id, receivedAt: message.receivedAt, sender: message.sender, recipients: message.recipients,
+                size: Self.fileSize(message.file)))
+        if record.state == .done, message.directiveOverride == nil {
+            return .delivered(jobs: try await store.jobs(messageID: message.id).count, files: [])
+        }
+        try await journal(message.id, "processing", "from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)
+        let work = workDirectory.appendingPathComponent(message.id, isDirectory: true)
+        try? FileManager.default.removeItem(at: work)
+        try Self.createDirectory(work)
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        let outcome: IngestOutcome
+        var subject: String?
+        do {
+            outcome = try await route(message, work: work, timings: &timings, subject: &subject, actor: actor)
+        } catch let refusal as BatchRefusal {
+            outcome = try await quarantine(message, reason: refusal.reason, detail: refusal.detail, subject: subject, actor: actor)
+        }
+        if case .delivered(let jobs, let files) = outcome {
+            try await store.finishMessage(message.id, state: .done, outcome: "delivered", at: Date())
+            try await journal(message.id, "done", "\(jobs) job(s), \(files.count) file(s) delivered", actor)
+        }
+        let total = ContinuousClock.now - started
+        logger.info(
+            "message routed",
+            metadata: [
+                "id": "\(message.id)", "outcome": "\(outcome.name)",
+                "ms": "\(Self.milliseconds(total))",
+                "timings": "\(timings.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.milliseconds($0.value))ms" }.joined(separator: " "))",
+            ])
+        return outcome
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    private func route(
+        _ message: IngestMessage, work: URL, timings: inout [String: Duration], subject: inout String?, actor: String
+    ) async throws
+        -> IngestOutcome
+    {
+        // 1. The routing rule: an operator's override, else the first recipient a rule accepts.
+        var fixedDirective = message.directiveOverride
+        if fixedDirective == nil {
+            let matches = message.recipients.compactMap { rules.match($0) }
+            guard let match = matches.first(where: { if case .refuse = $0.rule.action { false } else { true } }) else {
+                throw BatchRefusal(reason: "no-rule", detail: "no routing rule accepts \(message.recipients.joined(separator: ", "))")
+            }
+            if case .applyDirective(let id) = match.rule.action { fixedDirective = id }
+            try await journal(message.id, "rule", "rule \(match.number) (\(match.rule.pattern)): \(match.rule.actionDescription)", actor)
+        }
+
+        // 2. MIME: attachments to files, streaming.
+        var clock = ContinuousClock.now
+        let parsed: MIMEMessage
+        do {
+            parsed = try await Self.offPool { try MIMEParser.extract(messageAt: message.file, into: work) }
+        } catch let error as WaybillError {
+            throw BatchRefusal(reason: "unreadable-message", detail: "the message could not be parsed: \(error.message)")
+        }
+        timings["mime"] = ContinuousClock.now - clock
+        subject = parsed.subject
+        let scans = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }
+        let skipped = parsed.attachments.filter { ScanFormat(path: $0.url.path) == nil }
+        if !skipped.isEmpty {
+            try await journal(
+                message.id, "skipped", "not scans (PDF, TIFF, JPEG, PNG): \(skipped.map(\.filename).joined(separator: ", "))", actor)
+        }
+        guard !scans.isEmpty else {
+            throw BatchRefusal(
+                reason: "no-attachment",
+                detail: parsed.attachments.isEmpty
+                    ? "the message has no attachments" : "no attachment is a scan (PDF, TIFF, JPEG or PNG)")
+        }
+
+        // 3. Pages: decoded for sheets, or all of them for a fixed directive.
+        clock = ContinuousClock.now
+        let planned: [PlannedJob]
+        if let fixedDirective {
+            let pages = try await Self.offPool { try Self.countPages(scans.map(\.url)) }
+            planned = [PlannedJob(directive: fixedDirective, sheet: nil, pages: pages)]
+        } else {
+            let keys = try dataDirectory.loadOrCreateKeys()
+            let pages = try await Self.offPool { try Self.classify(scans.map(\.url), keys: keys) }
+            timings["decode"] = ContinuousClock.now - clock
+            let sheets = pages.filter { if case .sheet = $0.1 { true } else { false } }.count
+            try await journal(message.id, "decoded", "\(pages.count) page(s) in \(scans.count) file(s), \(sheets) routing sheet(s)", actor)
+            planned = try BatchPlanner.plan(pages, rules: batchRules).get()
+        }
+
+        // 4. Directives: each must exist and be usable; then the jobs are accepted at once.
+        var directives: [DirectiveID: Directive] = [:]
+        for job in planned where directives[job.directive] == nil {
+            guard let directive = try await store.directive(job.directive) else {
+                throw BatchRefusal(reason: "unknown-directive", detail: "no directive \(job.directive.display) exists")
+            }
+            let status = directive.status(at: Date())
+            guard status.isActive else {
+                let reason =
+                    switch status {
+                    case .revoked: "revoked"
+                    case .expired, .idleExpired: "expired"
+                    case .usedUp: "used-up"
+                    case .active: "active"
+                    }
+                throw BatchRefusal(reason: reason, detail: status.explanation(for: job.directive))
+            }
+            directives[job.directive] = directive
+        }
+        let jobs: [JobRecord]
+        do {
+            jobs = try await store.acceptJobs(messageID: message.id, directives: planned.map(\.directive), at: Date())
+        } catch let error as WaybillError where error.code == .directiveInactive {
+            throw BatchRefusal(reason: "used-up", detail: error.message)
+        }
+        guard jobs.count == planned.count, zip(jobs, planned).allSatisfy({ $0.directive == $1.directive }) else {
+            throw BatchRefusal(
+                reason: "changed-batch", detail: "this message was accepted before with other jobs; release or delete it instead")
+        }
+        try await journal(
+            message.id, "accepted", jobs.map { "job \($0.number): directive \($0.directive.display)" }.joined(separator: "; "), actor)
+
+        // 5. Documents and deliveries.
+        clock = ContinuousClock.now
+        var files: [String] = []
+        for (job, plan) in zip(jobs, planned) {
+            guard let directive = directives[job.directive] else { continue }
+            let document = work.appendingPathComponent("job-\(job.number).pdf")
+            try await Self.offPool {
+                try DocumentAssembler.writePDF(pages: plan.pages, to: document, creationDate: message.receivedAt)
+            }
+            let digest = try Self.sha256(document)
+            let fileName = FileNamePattern.render(
+                directive.options.fileNamePattern, date: message.receivedAt, directive: directive.id, messageID: message.id,
+                title: directive.title, job: job.number, extension: "pdf")
+            for destination in directive.destinations {
+                guard case .folder = destination else {
+                    try await journal(
+                        message.id, "deferred",
+                        "job \(job.number): \(destination.uri) is not a folder; email and webhook delivery are not built yet", actor)
+                    continue
+                }
+                do {
+                    files.append(
+                        try await deliver(
+                            document, digest: digest, fileName: fileName, to: destination, messageID: message.id, job: job.number,
+                            actor: actor))
+                } catch let error as WaybillError {
+                    // Kept, with what was delivered so far recorded: `release` finishes the rest.
+                    throw BatchRefusal(
+                        reason: "delivery-failed", detail: "job \(job.number) to \(destination.uri): \(error.message) [\(error.code)]")
+                }
+            }
+        }
+        timings["deliver"] = ContinuousClock.now - clock
+        return .delivered(jobs: jobs.count, files: files)
+    }
+
+    /// Exactly once per (message, job, destination): the target and the document's hash are
+    /// recorded before the write; a restart that finds that file with that hash only marks it.
+    private func deliver(
+        _ document: URL, digest: String, fileName: String, to destination: Destination, messageID: String, job: Int, actor: String
+    ) async throws -> String {
+        let existing = try await store.deliveries(messageID: messageID).first { $0.job == job && $0.destination == destination.uri }
+        if let existing {
+            if existing.state == .delivered { return existing.target }
+            if (try? Self.sha256(URL(fileURLWithPath: existing.target))) == existing.sha256 {
+                try await store.markDelivered(messageID: messageID, job: job, destination: destination.uri, at: Date())
+                try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(existing.target) (found after a restart)", actor)
+                return existing.target
+            }
+        }
+        let folder = try folders.folder(for: destination)
+        for _ in 0..<100 {
+            let target = folders.freeTarget(in: folder, fileName: fileName)
+            try await store.planDelivery(
+                DeliveryRecord(
+                    messageID: messageID, job: job, destination: destination.uri, state: .planned, target: target.path, sha256: digest))
+            if try await Self.offPool({ try folders.write(document, to: target) }) {
+                try await store.markDelivered(messageID: messageID, job: job, destination: destination.uri, at: Date())
+                try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(target.path)", actor)
+                return target.path
+            }
+        }
+        throw WaybillError(.ioError, "no free file name for \(fileName) in \(folder.path)")
+    }
+
+    /// Keeps the original, records why, and takes it out of the spool's hands.
+    private func quarantine(
+        _ message: IngestMessage, reason: String, detail: String, subject: String?, actor: String
+    ) async throws -> IngestOutcome {
+        try Self.createDirectory(quarantineDirectory)
+        let kept = quarantinedFile(message.id)
+        if kept.standardizedFileURL.path != message.file.standardizedFileURL.path {
+            try? FileManager.default.removeItem(at: kept)
+            do {
+                try FileManager.default.copyItem(at: message.file, to: kept)
+            } catch {
+                throw WaybillError(.ioError, "cannot keep message \(message.id) in quarantine: \(error.localizedDescription)")
+            }
+            chmod(kept.path, 0o600)
+            try DurableFile.sync(kept.path)
+            DurableFile.syncDirectory(quarantineDirectory.path)
+        }
+        try await store.quarantine(
+            QuarantineEntry(
+                messageID: message.id, reason: reason, detail: detail, at: Date(), sender: message.sender,
+                recipients: message.recipients, subject: subject))
+        try await store.finishMessage(message.id, state: .quarantined, outcome: reason, at: Date())
+        try await journal(message.id, "quarantined", "\(reason): \(detail)", actor)
+        return .quarantined(reason: reason, detail: detail)
+    }
+
+    func journal(_ id: String, _ event: String, _ detail: String, _ actor: String) async throws {
+        try await store.journal(JournalEntry(at: Date(), messageID: id, event: event, detail: detail, actor: actor))
+    }
+
+    // MARK: Blocking work
+
+    /// Decoding, parsing and file writing block a thread for a long time: they run on Dispatch's
+    /// pool, never on Swift's cooperative threads (where they would starve the SMTP sessions).
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// Every page of every scan, in order, with what it is.
+    static func classify(_ files: [URL], keys: SigningKeys) throws -> [(PageReference, PageKind)] {
+        let decoder = try ScanDecoder(keys: keys)
+        var pages: [(PageReference, PageKind)] = []
+        for file in files {
+            do {
+                try decoder.decode(path: file.path) { result in
+                    let reference = PageReference(file: file.path, page: result.page)
+                    let kind: PageKind
+                    if let sheet = result.sheet {
+                        if case .valid(let id) = sheet.verification { kind = .sheet(id) } else { kind = .unverifiedSheet(sheet.verification) }
+                    } else if result.isSeparator {
+                        kind = .separator
+                    } else if result.isBlank {
+                        kind = .blank
+                    } else {
+                        kind = .document
+                    }
+                    pages.append((reference, kind))
+                }
+            } catch {
+                throw BatchRefusal(
+                    reason: "unreadable-attachment", detail: "\(file.lastPathComponent): \(error.message) [\(error.code)]")
+            }
+        }
+        return pages
+    }
+
+    static func countPages(_ files: [URL]) throws -> [PageReference] {
+        var pages: [PageReference] = []
+        for file in files {
+            let count: Int
+            do {
+                switch ScanFormat(path: file.path) {
+                case .pdf: count = try PDFDocument(path: file.path).pageCount
+                case .tiff: count = try TIFFDocument(path: file.path).pageCount
+                default: count = 1
+                }
+            } catch {
+                throw BatchRefusal(reason: "unreadable-attachment", detail: "\(file.lastPathComponent): \(error.message) [\(error.code)]")
+            }
+            pages += (0..<count).map { PageReference(file: file.path, page: $0) }
+        }
+        return pages
+    }
+
+    static func sha256(_ url: URL) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw WaybillError(.ioError, "cannot read \(url.path)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func fileSize(_ url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    static func createDirectory(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw WaybillError(.ioError, "cannot create \(url.path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// fsync of a file and of a folder, for what must survive a crash.
+enum DurableFile {
+    static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, fsync(fd) == 0 else {
+            if fd >= 0 { close(fd) }
+            throw WaybillError(.ioError, "cannot fsync \(path): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

@@ -98,3 +98,43 @@ extension ImageFilters {
         return GrayImage(width: width, height: height, pixels: out)
     }
 }
+
+extension ImageFilters {
+    /// A page with next to no ink: the back of a duplex-scanned sheet. Ink is a pixel much darker
+    /// than the paper whose right, lower and diagonal neighbours are ink too (isolated specks of
+    /// sensor noise do not count); the outer 4% is ignored for scanner-edge shadows. Blank means
+    /// under 0.03% ink: a page with one short written line still has more.
+    static func isBlank(_ image: GrayImage) -> Bool {
+        let width = image.width
+        let height = image.height
+        guard width >= 16, height >= 16 else { return false }
+        var histogram = [Int](repeating: 0, count: 256)
+        for value in image.pixels { histogram[Int(value)] += 1 }
+        // The paper: the level 90% of pixels are darker than or equal to.
+        var seen = 0
+        var paper = 255
+        for level in 0..<256 {
+            seen += histogram[level]
+            if seen >= image.pixels.count * 9 / 10 {
+                paper = level
+                break
+            }
+        }
+        let ink = UInt8(max(0, paper * 6 / 10))
+        let left = width * 4 / 100
+        let top = height * 4 / 100
+        var count = 0
+        image.pixels.withUnsafeBufferPointer { pixels in
+            for y in top..<(height - top - 1) {
+                let row = y * width
+                for x in left..<(width - left - 1) where pixels[row + x] < ink {
+                    if pixels[row + x + 1] < ink && pixels[row + width + x] < ink && pixels[row + width + x + 1] < ink {
+                        count += 1
+                    }
+                }
+            }
+        }
+        let area = (width - 2 * left) * (height - 2 * top)
+        return count * 10_000 < area * 3
+    }
+}

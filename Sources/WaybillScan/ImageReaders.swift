@@ -108,6 +108,16 @@ public final class TIFFDocument {
         TIFFSetErrorHandler(nil)
     }()
 
+    /// Pixels per inch of page `index`, nil when the file does not say.
+    public func resolution(_ index: Int) -> (x: Double, y: Double)? {
+        guard index >= 0, index < pageCount, TIFFSetDirectory(tiff, UInt32(index)) != 0 else { return nil }
+        var x: Float = 0
+        var y: Float = 0
+        waybillTIFFGetResolution(tiff, &x, &y)
+        guard x >= 10, y >= 10, x <= 10_000, y <= 10_000 else { return nil }
+        return (Double(x), Double(y))
+    }
+
     public func page(_ index: Int) throws(WaybillError) -> GrayImage {
         guard index >= 0, index < pageCount, TIFFSetDirectory(tiff, UInt32(index)) != 0 else {
             throw WaybillError(.unreadableDocument, "no page \(index) in the TIFF")

@@ -110,7 +110,16 @@ public final class PDFDocument {
         return GrayImage(width: pixelWidth, height: pixelHeight, pixels: pixels)
     }
 
-    private func page(_ index: Int) throws(WaybillError) -> OpaquePointer {
+    /// Draws page `index` onto a cairo context (in points) the way poppler prints: image streams
+    /// (JPEG, JPX, JBIG2, CCITT) are handed to cairo as their original bytes, so a PDF surface
+    /// embeds them unchanged.
+    func print(page index: Int, into cr: OpaquePointer) throws(WaybillError) {
+        let page = try self.page(index)
+        defer { g_object_unref(UnsafeMutableRawPointer(page)) }
+        poppler_page_render_for_printing(page, cr)
+    }
+
+    func page(_ index: Int) throws(WaybillError) -> OpaquePointer {
         guard index >= 0, index < pageCount, let page = poppler_document_get_page(document, Int32(index)) else {
             throw WaybillError(.unreadableDocument, "no page \(index) (the document has \(pageCount))")
         }

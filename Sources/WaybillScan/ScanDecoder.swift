@@ -27,6 +27,8 @@ public struct PageResult: Sendable {
     public let isSeparator: Bool
     /// Set when this page could not be read; the rest of the file goes on.
     public let error: WaybillError?
+    /// Next to no ink (a duplex back): not a document page, and no break in the batch rules.
+    public var isBlank: Bool = false
 }
 
 /// Finds and verifies routing sheets in scans: PDFs (rendered with poppler), multi-page TIFFs,
@@ -134,11 +136,13 @@ public final class ScanDecoder {
     /// ignore it and give themselves as scanned; JPEGs are reduced in the DCT on the way).
     func scanPage(_ page: Int, render: (Double) throws(WaybillError) -> GrayImage) -> PageResult {
         var found: [DecodedBarcode] = []
+        var blank = false
         func add(_ barcodes: [DecodedBarcode]) {
             for barcode in barcodes where !found.contains(barcode) { found.append(barcode) }
         }
         do {
             let first = try render(150)
+            blank = ImageFilters.isBlank(first)
             add(scanner.scan(first))
             if bestSheet(found, page: page)?.verification.isValid != true {
                 let smooth = ImageFilters.boxBlur3(first)
@@ -151,7 +155,9 @@ public final class ScanDecoder {
             return PageResult(page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: false, error: error)
         }
         let separator = found.contains { $0.symbology == "CODE-39" && $0.text == "PATCHT" }
-        return PageResult(page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: separator, error: nil)
+        return PageResult(
+            page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: separator, error: nil,
+            isBlank: blank && found.isEmpty)
     }
 
     func bestSheet(_ barcodes: [DecodedBarcode], page: Int) -> SheetFinding? {

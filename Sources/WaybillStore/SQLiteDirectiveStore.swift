@@ -6,7 +6,7 @@ public import WaybillCore
 /// writer, safe to share across tasks. Constraints live in the schema as well as in the model,
 /// so a bug above cannot store a directive the model would refuse.
 public final class SQLiteDirectiveStore: DirectiveRepository {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     /// Opens (creating if needed) the database at `path` and runs every pending migration.
     public init(path: String) throws {
@@ -55,6 +55,7 @@ public final class SQLiteDirectiveStore: DirectiveRepository {
                     CREATE INDEX directive_owner ON directive(owner);
                     """)
         }
+        registerIngestMigrations(&migrator)
         return migrator
     }
 
@@ -120,7 +121,7 @@ public final class SQLiteDirectiveStore: DirectiveRepository {
         }
     }
 
-    private static func directive(from row: Row, db: Database) throws -> Directive {
+    static func directive(from row: Row, db: Database) throws -> Directive {
         let idText: String = row["id"]
         guard let id = DirectiveID(idText) else {
             throw WaybillError(.storeError, "the store holds a malformed directive id '\(idText)'")

@@ -1,0 +1,166 @@
+public import Foundation
+
+/// What happened to one accepted message: the pipeline's own record, behind a protocol like the
+/// directives (DESIGN.md, "Data model": message, job, delivery, journal).
+public protocol IngestLedger: Sendable {
+    /// Records a message the first time the worker sees it; later calls return the stored record.
+    func openMessage(_ message: MessageRecord) async throws -> MessageRecord
+    func message(_ id: String) async throws -> MessageRecord?
+    func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date) async throws
+
+    /// Accepts a message's jobs in one transaction, each directive's use count increased once.
+    /// Idempotent: if this message's jobs were accepted before, those are returned and nothing
+    /// is counted again. Throws `.directiveInactive` (nothing accepted) when a directive is
+    /// revoked, expired or out of uses, counting the uses of this very message.
+    func acceptJobs(messageID: String, directives: [DirectiveID], at date: Date) async throws -> [JobRecord]
+    func jobs(messageID: String) async throws -> [JobRecord]
+
+    /// A delivery about to be written: its target and content hash, recorded first so that a
+    /// crash between the write and `markDelivered` can be recognized on restart.
+    func planDelivery(_ delivery: DeliveryRecord) async throws
+    func markDelivered(messageID: String, job: Int, destination: String, at date: Date) async throws
+    func deliveries(messageID: String) async throws -> [DeliveryRecord]
+
+    func quarantine(_ entry: QuarantineEntry) async throws
+    func quarantineEntry(_ messageID: String) async throws -> QuarantineEntry?
+    /// Held entries first, newest first.
+    func quarantineEntries() async throws -> [QuarantineEntry]
+    func setQuarantineState(_ messageID: String, _ state: QuarantineState, at date: Date) async throws
+
+    func journal(_ entry: JournalEntry) async throws
+    func journal(messageID: String) async throws -> [JournalEntry]
+}
+
+public enum MessageState: String, Sendable, Codable {
+    /// Spooled; the worker has not finished with it.
+    case received
+    /// Every job delivered.
+    case done
+    case quarantined
+}
+
+public struct MessageRecord: Sendable, Hashable, Codable {
+    public var id: String
+    public var receivedAt: Date
+    public var sender: String
+    public var recipients: [String]
+    public var size: Int
+    public var state: MessageState
+    public var outcome: String?
+    public var finishedAt: Date?
+
+    public init(
+        id: String, receivedAt: Date, sender: String, recipients: [String], size: Int, state: MessageState = .received,
+        outcome: String? = nil, finishedAt: Date? = nil
+    ) {
+        self.id = id
+        self.receivedAt = receivedAt
+        self.sender = sender
+        self.recipients = recipients
+        self.size = size
+        self.state = state
+        self.outcome = outcome
+        self.finishedAt = finishedAt
+    }
+}
+
+public struct JobRecord: Sendable, Hashable, Codable {
+    public var messageID: String
+    /// 1-based, in the order the sheets appear in the scan.
+    public var number: Int
+    public var directive: DirectiveID
+    public var acceptedAt: Date
+
+    public init(messageID: String, number: Int, directive: DirectiveID, acceptedAt: Date) {
+        self.messageID = messageID
+        self.number = number
+        self.directive = directive
+        self.acceptedAt = acceptedAt
+    }
+}
+
+public enum DeliveryState: String, Sendable, Codable {
+    case planned
+    case delivered
+}
+
+public struct DeliveryRecord: Sendable, Hashable, Codable {
+    public var messageID: String
+    public var job: Int
+    public var destination: String
+    public var state: DeliveryState
+    /// Where the document was (or is being) written.
+    public var target: String
+    /// Hex SHA-256 of the document delivered.
+    public var sha256: String
+    public var deliveredAt: Date?
+
+    public init(
+        messageID: String, job: Int, destination: String, state: DeliveryState, target: String, sha256: String,
+        deliveredAt: Date? = nil
+    ) {
+        self.messageID = messageID
+        self.job = job
+        self.destination = destination
+        self.state = state
+        self.target = target
+        self.sha256 = sha256
+        self.deliveredAt = deliveredAt
+    }
+}
+
+public enum QuarantineState: String, Sendable, Codable, CaseIterable {
+    case held
+    case released
+    case rerouted
+    case deleted
+}
+
+/// Why a message was not delivered, and where its original is kept.
+public struct QuarantineEntry: Sendable, Hashable, Codable {
+    public var messageID: String
+    /// A stable name: `no-sheet`, `forged`, `unknown-directive`, `revoked`, `expired`,
+    /// `used-up`, `malformed-batch`, `unreadable-attachment`, …
+    public var reason: String
+    public var detail: String
+    public var at: Date
+    public var state: QuarantineState
+    public var sender: String
+    public var recipients: [String]
+    public var subject: String?
+
+    public init(
+        messageID: String, reason: String, detail: String, at: Date, state: QuarantineState = .held, sender: String,
+        recipients: [String], subject: String?
+    ) {
+        self.messageID = messageID
+        self.reason = reason
+        self.detail = detail
+        self.at = at
+        self.state = state
+        self.sender = sender
+        self.recipients = recipients
+        self.subject = subject
+    }
+}
+
+/// An append-only line of history: every step a person may ask about later.
+public struct JournalEntry: Sendable, Hashable, Codable {
+    public var sequence: Int64?
+    public var at: Date
+    public var messageID: String
+    /// `received`, `decoded`, `accepted`, `delivered`, `quarantined`, `rerouted`, `released`, `deleted`, `done`.
+    public var event: String
+    public var detail: String
+    /// `worker`, or the person or command that acted (`cli:root`).
+    public var actor: String
+
+    public init(sequence: Int64? = nil, at: Date, messageID: String, event: String, detail: String, actor: String = "worker") {
+        self.sequence = sequence
+        self.at = at
+        self.messageID = messageID
+        self.event = event
+        self.detail = detail
+        self.actor = actor
+    }
+}
