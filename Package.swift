@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "WaybillIngest",
             dependencies: [
-                "WaybillCore", "WaybillStore", "WaybillScan", "WaybillMIME", "WaybillDelivery",
+                "WaybillCore", "WaybillStore", "WaybillScan", "WaybillMIME", "WaybillDelivery", "WaybillSMTP",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -97,6 +97,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

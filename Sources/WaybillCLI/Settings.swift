@@ -19,7 +19,26 @@ public struct SettingKey: Sendable, Hashable {
     public static let folderRoots = SettingKey("folder_roots")
     public static let scanAddress = SettingKey("scan_address")
 
-    public static let all: [SettingKey] = [dataDir, templates, template, paper, allowWebhook, folderRoots, scanAddress]
+    public static let smtpHost = SettingKey("smtp_host")
+    public static let smtpPort = SettingKey("smtp_port")
+    public static let hostname = SettingKey("hostname")
+    public static let domains = SettingKey("domains")
+    public static let rules = SettingKey("rules")
+    public static let workers = SettingKey("workers")
+    public static let maxMessageSize = SettingKey("max_message_size")
+    public static let tlsCertificate = SettingKey("tls_certificate")
+    public static let tlsKey = SettingKey("tls_key")
+    public static let smtpUsers = SettingKey("smtp_users")
+    public static let requireAuth = SettingKey("require_auth")
+    public static let allowPlaintextAuth = SettingKey("allow_plaintext_auth")
+    public static let greetingDelay = SettingKey("greeting_delay")
+    public static let firstPageMustBeSheet = SettingKey("first_page_must_be_sheet")
+
+    public static let all: [SettingKey] = [
+        dataDir, templates, template, paper, allowWebhook, folderRoots, scanAddress, smtpHost, smtpPort, hostname, domains, rules,
+        workers, maxMessageSize, tlsCertificate, tlsKey, smtpUsers, requireAuth, allowPlaintextAuth, greetingDelay,
+        firstPageMustBeSheet,
+    ]
 }
 
 /// The flags shared by every command.
@@ -72,6 +91,15 @@ public struct Settings: Sendable {
         .paper: "letter",
         .allowWebhook: "",
         .scanAddress: "scan@localhost",
+        .smtpHost: "0.0.0.0",
+        .smtpPort: "2525",
+        .hostname: "localhost",
+        .workers: "2",
+        .maxMessageSize: "52428800",
+        .requireAuth: "false",
+        .allowPlaintextAuth: "false",
+        .greetingDelay: "1",
+        .firstPageMustBeSheet: "true",
     ]
 
     public init(flags: [SettingKey: String], environment: [String: String], configFile explicitFile: String?) throws {
@@ -110,7 +138,13 @@ public struct Settings: Sendable {
             case let number as NSNumber: values[key] = number.stringValue
             case let list as [String]: values[key] = list.joined(separator: ",")
             case let map as [String: String]: values[key] = map.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: ",")
-            default: throw WaybillError(.configError, "configuration file \(path): '\(key)' must be a string or a list of strings")
+            case let objects as [[String: Any]] where key == SettingKey.rules.key:
+                // Rules as objects keep their reasons' commas: carried as JSON text.
+                let data = try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])
+                values[key] = String(decoding: data, as: UTF8.self)
+            default:
+                throw WaybillError(
+                    .configError, "configuration file \(path): '\(key)' must be a string, a number or a list of strings")
             }
         }
         return values
@@ -139,5 +173,51 @@ public struct Settings: Sendable {
     public func destinationPolicy() throws -> DestinationPolicy {
         let prefixes = (values[.allowWebhook] ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
         return DestinationPolicy(folderRoots: try folderRoots(), webhookPrefixes: prefixes)
+    }
+}
+
+extension Settings {
+    func list(_ key: SettingKey) -> [String] {
+        (values[key] ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+    }
+
+    func integer(_ key: SettingKey, in range: ClosedRange<Int>) throws -> Int {
+        let text = values[key] ?? ""
+        guard let value = Int(text.trimmingSpaces()), range.contains(value) else {
+            throw WaybillError(.configError, "\(key.key) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+        }
+        return value
+    }
+
+    func bool(_ key: SettingKey) throws -> Bool {
+        switch (values[key] ?? "").trimmingSpaces().lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "", "0", "false", "no", "off": return false
+        case let text: throw WaybillError(.configError, "\(key.key) must be true or false, not '\(text)'")
+        }
+    }
+
+    /// The routing rules: configured ones first (compact `PATTERN=ACTION` list, or a JSON list of
+    /// `{"match", "action", "directive", "reason"}` objects), then the built-in `scan@` rules.
+    public func routingRules() throws -> RoutingRules {
+        let text = (values[.rules] ?? "").trimmingSpaces()
+        var configured: [RoutingRule] = []
+        if text.hasPrefix("[") {
+            guard let objects = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+                throw WaybillError(.configError, "rules must be a list of objects with match and action")
+            }
+            for object in objects {
+                guard let match = object["match"] as? String, let action = object["action"] as? String else {
+                    throw WaybillError(.configError, "every rule needs \"match\" and \"action\": \(object)")
+                }
+                configured.append(
+                    try RoutingRule(
+                        pattern: match,
+                        action: try RoutingRule.action(action, directive: object["directive"] as? String, reason: object["reason"] as? String)))
+            }
+        } else {
+            configured = try list(.rules).map { try RoutingRule(compact: $0) }
+        }
+        return RoutingRules(configured: configured, domains: list(.domains))
     }
 }

@@ -7,7 +7,10 @@ public struct WaybillCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "waybill",
         abstract: "Routing sheets and scan routing.",
-        subcommands: [DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self, BenchCommand.self]
+        subcommands: [
+            ServeCommand.self, DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self, RulesCommand.self,
+            QuarantineCommand.self, SMTPPasswordCommand.self, BenchCommand.self,
+        ]
     )
 
     public init() {}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import WaybillCore
+import WaybillDelivery
+import WaybillIngest
+import WaybillSMTP
+import WaybillStore
+
+/// `waybill serve`: the SMTP server and the worker behind it, until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Accept scans by SMTP and route them.",
+        discussion: """
+            Listens for SMTP (port 2525 by default), accepts mail for the addresses the routing rules \
+            accept, spools it durably and routes it: documents after each routing sheet go to the \
+            directive's destinations; refusals go to quarantine (see 'waybill quarantine'). \
+            SIGTERM stops accepting, finishes the messages in hand and leaves the rest spooled for the next start.
+            """)
+
+    @OptionGroup var settings: SettingsOptions
+    @Option(help: "Address to listen on. Env: WAYBILL_SMTP_HOST. Default: 0.0.0.0.") var smtpHost: String?
+    @Option(help: "SMTP port. Env: WAYBILL_SMTP_PORT. Default: 2525.") var smtpPort: String?
+    @Option(help: "Messages routed at once. Env: WAYBILL_WORKERS. Default: 2.") var workers: String?
+    @Option(help: "Routing rules, PATTERN=ACTION, comma-separated. Env: WAYBILL_RULES.") var rules: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var extra: [SettingKey: String] = [:]
+        extra[.smtpHost] = smtpHost
+        extra[.smtpPort] = smtpPort
+        extra[.workers] = workers
+        extra[.rules] = rules
+        let context = try CommandContext(settings, extraFlags: extra)
+        let settings = context.settings
+        let logger = Logger(label: "waybill")
+        let store = try context.store()
+        _ = try context.keys()
+        let rules = try settings.routingRules()
+        let spool: Spool
+        do { spool = try Spool(directory: context.data.url.appendingPathComponent("spool")) } catch {
+            throw WaybillError(.ioError, "\(error)")
+        }
+        let pipeline = Pipeline(
+            store: store, dataDirectory: context.data, rules: rules,
+            batchRules: BatchRules(firstPageMustBeSheet: try settings.bool(.firstPageMustBeSheet)),
+            folders: FolderTransport(resolver: FolderResolver(roots: context.policy.folderRoots)),
+            logger: Logger(label: "waybill.ingest"))
+        let worker = SpoolWorker(
+            pipeline: pipeline, spool: spool, concurrency: try settings.integer(.workers, in: 1...64),
+            logger: Logger(label: "waybill.worker"))
+        let host = settings[.smtpHost] ?? "0.0.0.0"
+        let server = SMTPServer(
+            host: host, port: try settings.integer(.smtpPort, in: 0...65535),
+            configuration: try smtpConfiguration(settings), spool: spool,
+            recipientPolicy: { address in
+                let decision = rules.accepts(address)
+                return decision.accepted ? .accept : .refuse(decision.reason)
+            },
+            onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"))
+        for (number, rule) in rules.rules.enumerated() {
+            logger.info("routing rule \(number + 1): \(rule.pattern) → \(rule.actionDescription) (\(rule.origin))")
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: SMTPService(server: server, host: host, logger: logger)),
+                    .init(service: WorkerService(worker: worker)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    func smtpConfiguration(_ settings: Settings) throws -> SMTPConfiguration {
+        var configuration = SMTPConfiguration(hostname: settings[.hostname] ?? "localhost")
+        configuration.maximumMessageSize = try settings.integer(.maxMessageSize, in: 1024...(4 << 30))
+        if let certificate = settings[.tlsCertificate], !certificate.isEmpty {
+            guard let key = settings[.tlsKey], !key.isEmpty else {
+                throw WaybillError(.configError, "tls_certificate is set but tls_key is not")
+            }
+            configuration.tls = SMTPTLS(certificateChainPath: certificate, privateKeyPath: key)
+        }
+        let users = settings.list(.smtpUsers)
+        if !users.isEmpty {
+            var encoded: [String: String] = [:]
+            for entry in users {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else {
+                    throw WaybillError(.configError, "smtp_users entries are USER=HASH (make a hash with 'waybill smtp-password')")
+                }
+                encoded[parts[0]] = parts[1]
+            }
+            configuration.authentication = try SMTPAuthentication(encodedUsers: encoded)
+        }
+        configuration.requireAuthentication = try settings.bool(.requireAuth)
+        if configuration.requireAuthentication, configuration.authentication == nil {
+            throw WaybillError(.configError, "require_auth is on but no smtp_users are configured")
+        }
+        configuration.allowPlaintextAuthentication = try settings.bool(.allowPlaintextAuth)
+        guard let delay = Double(settings[.greetingDelay] ?? "1"), delay >= 0, delay <= 30 else {
+            throw WaybillError(.configError, "greeting_delay must be a number of seconds from 0 to 30")
+        }
+        configuration.greetingDelay = .milliseconds(Int(delay * 1000))
+        return configuration
+    }
+}
+
+/// The SMTP listener as a service: stops accepting on graceful shutdown.
+struct SMTPService: Service {
+    let server: SMTPServer
+    let host: String
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await server.run { port in
+                logger.info("listening on \(host):\(port)")
+            }
+        }
+    }
+}
+
+/// The spool worker as a service: on graceful shutdown it takes no more messages and finishes
+/// those in hand; the rest stay spooled for the next start.
+struct WorkerService: Service {
+    let worker: SpoolWorker
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await worker.run()
+        } onGracefulShutdown: {
+            worker.finish()
+        }
+    }
+}
