@@ -1,13 +1,20 @@
+public import Logging
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
+import Synchronization
+import WaybillCore
 
 /// The SMTP listener: one async channel per connection inside a discarding task group, so one
 /// connection's error never stops the server (swift-nio's NIOTCPEchoServer pattern). Protocol
-/// logic is `SMTPServerStateMachine`'s; this only moves bytes and performs its actions.
+/// logic is `SMTPServerStateMachine`'s, timeouts are `SMTPConnectionTimer`'s; this only moves
+/// bytes and performs their actions.
 ///
-/// Spool writes (fsync included) run in the connection's task, on Swift's concurrency pool, never
-/// on an event loop.
+/// Thread rules: the event loops only move bytes (and switch to TLS, in `SMTPConnectionHandler`).
+/// Each connection's logic runs in its task on Swift's concurrency pool. Blocking work, the
+/// spool's file writes and fsyncs and the deliberately slow password hashing, runs on a
+/// `NIOThreadPool` of `configuration.spoolThreads` threads that the server starts and stops.
 public struct SMTPServer: Sendable {
     public var host: String
     public var port: Int
@@ -16,10 +23,14 @@ public struct SMTPServer: Sendable {
     public var recipientPolicy: @Sendable (String) -> RecipientDecision
     /// Told of every committed message, after its 250 is queued.
     public var onSpooled: @Sendable (String) -> Void
+    public var logger: Logger
+    /// Drives the greeting delay and the timeouts; tests pass one they can step.
+    public var clock: any SMTPClock
 
     public init(
         host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
-        recipientPolicy: @escaping @Sendable (String) -> RecipientDecision, onSpooled: @escaping @Sendable (String) -> Void = { _ in }
+        recipientPolicy: @escaping @Sendable (String) -> RecipientDecision, onSpooled: @escaping @Sendable (String) -> Void = { _ in },
+        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock()
     ) {
         self.host = host
         self.port = port
@@ -27,119 +38,390 @@ public struct SMTPServer: Sendable {
         self.spool = spool
         self.recipientPolicy = recipientPolicy
         self.onSpooled = onSpooled
+        self.logger = logger
+        self.clock = clock
     }
 
     /// Binds and serves until the task is cancelled. `onBound` receives the port (useful with port 0).
+    /// Throws before binding if the TLS certificate or key cannot be loaded.
     public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
+        let tls = try configuration.tls.map(Self.makeTLSContext)
+        let pool = NIOThreadPool(numberOfThreads: max(1, configuration.spoolThreads))
+        pool.start()
+        do {
+            try await serve(tls: tls, pool: pool, onBound: onBound)
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+        try? await pool.shutdownGracefully()
+    }
+
+    private func serve(tls: NIOSSLContext?, pool: NIOThreadPool, onBound: @Sendable (Int) -> Void) async throws {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    let flags = SMTPConnectionFlags()
+                    try channel.pipeline.syncOperations.addHandler(SMTPConnectionHandler(flags: flags))
+                    let connection = try NIOAsyncChannel<SMTPInbound, SMTPOutbound>(wrappingChannelSynchronously: channel)
+                    return (connection, flags)
                 }
             }
-        onBound(server.channel.localAddress?.port ?? port)
+        let boundPort = server.channel.localAddress?.port ?? port
+        logger.info("SMTP listening", metadata: ["host": "\(host)", "port": "\(boundPort)", "starttls": "\(tls != nil)"])
+        onBound(boundPort)
+        let limiter = SMTPConnectionLimiter(total: configuration.maximumConnections, perAddress: configuration.maximumConnectionsPerAddress)
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { inbound in
-                for try await connection in inbound {
-                    group.addTask { await self.serve(connection) }
+                for try await (connection, flags) in inbound {
+                    group.addTask {
+                        await self.connection(connection, flags: flags, tls: tls, pool: pool, limiter: limiter)
+                    }
                 }
             }
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        try? await connection.executeThenClose { inbound, outbound in
-            var session = Session(server: self)
-            for action in session.machine.connected() { if try await session.perform(action, outbound) { return } }
-            for try await buffer in inbound {
-                if try await session.consume(Array(buffer.readableBytesView), outbound) { return }
+    private func connection(
+        _ connection: NIOAsyncChannel<SMTPInbound, SMTPOutbound>, flags: SMTPConnectionFlags, tls: NIOSSLContext?,
+        pool: NIOThreadPool, limiter: SMTPConnectionLimiter
+    ) async {
+        let address = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "client"] = "\(address)"
+            return logger
+        }()
+        guard limiter.acquire(address) else {
+            logger.warning("refused a connection: too many connections")
+            try? await connection.executeThenClose { _, outbound in
+                try await outbound.write(.bytes(ByteBuffer(bytes: SMTPReply(421, "4.7.0 Too many connections; try again later").wire)))
             }
-            session.writer?.abort()
+            return
+        }
+        defer { limiter.release(address) }
+        let watch = SMTPConnectionWatch(SMTPConnectionTimer(configuration: configuration, now: clock.now))
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await self.watchdog(watch, outbound: outbound, channel: connection.channel, logger: logger)
+                    }
+                    var session = Session(server: self, tls: tls, pool: pool, watch: watch, logger: logger)
+                    defer { session.writer?.abort() }
+                    try await session.run(inbound: inbound, outbound: outbound, flags: flags)
+                    group.cancelAll()
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Sleeps until the timer's next deadline (but never longer than `longestSleep`, so a
+    /// deadline set meanwhile is not missed), and closes the connection with `421` when one passes.
+    private func watchdog(
+        _ watch: SMTPConnectionWatch, outbound: NIOAsyncChannelOutboundWriter<SMTPOutbound>, channel: any Channel, logger: Logger
+    ) async throws {
+        while true {
+            let now = clock.now
+            let (next, longest) = watch.timer.withLock { ($0.nextDeadline, $0.longestSleep) }
+            try await clock.sleep(until: min(next ?? now + longest, now + longest))
+            let now2 = clock.now
+            guard let expiry = watch.timer.withLock({ $0.check(now: now2) }) else { continue }
+            let reply: SMTPReply
+            switch expiry {
+            case .command:
+                logger.info("closed an idle connection: no command within the timeout")
+                reply = SMTPReply(421, "4.4.2 \(configuration.hostname) Timeout waiting for a command; closing the connection")
+            case .data:
+                logger.info("closed a connection: DATA stalled")
+                reply = SMTPReply(421, "4.4.2 \(configuration.hostname) Timeout waiting for data; closing the connection")
+            case .tooSlow(let octets, let elapsed):
+                logger.info("closed a connection: DATA too slow", metadata: ["octets": "\(octets)", "seconds": "\(elapsed)"])
+                reply = SMTPReply(
+                    421, "4.4.2 \(configuration.hostname) Data arrives too slowly (under \(configuration.minimumDataRate) octets/s); closing")
+            }
+            try? await outbound.write(.bytes(ByteBuffer(bytes: reply.wire)))
+            try? await channel.close()
+            return
+        }
+    }
+
+    static func makeTLSContext(_ tls: SMTPTLS) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath) } catch {
+            throw WaybillError(.configError, "cannot read the TLS certificate chain \(tls.certificateChainPath) (PEM expected): \(error)")
+        }
+        guard !chain.isEmpty else {
+            throw WaybillError(.configError, "the TLS certificate file \(tls.certificateChainPath) holds no PEM certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem) } catch {
+            throw WaybillError(.configError, "cannot read the TLS private key \(tls.privateKeyPath) (unencrypted PEM expected): \(error)")
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw WaybillError(
+                .configError,
+                "the TLS key \(tls.privateKeyPath) does not fit the certificate \(tls.certificateChainPath), or one is unusable: \(error)")
         }
     }
 
     /// One connection's state; lives in its task.
     struct Session {
+        enum Flow { case proceed, close, discardRest }
+
         let server: SMTPServer
+        let tls: NIOSSLContext?
+        let pool: NIOThreadPool
+        let watch: SMTPConnectionWatch
+        let logger: Logger
         var machine: SMTPServerStateMachine
         var lines: SMTPLineDecoder
         var data: SMTPDataDecoder?
         var writer: Spool.Writer?
+        var dataStarted: Duration = .zero
+        /// Between STARTTLS and the TLS marker: every byte read is discarded.
+        var awaitingTLS = false
 
-        init(server: SMTPServer) {
+        init(server: SMTPServer, tls: NIOSSLContext?, pool: NIOThreadPool, watch: SMTPConnectionWatch, logger: Logger) {
             self.server = server
+            self.tls = tls
+            self.pool = pool
+            self.watch = watch
+            self.logger = logger
             machine = SMTPServerStateMachine(configuration: server.configuration, recipientPolicy: server.recipientPolicy)
             lines = SMTPLineDecoder(maximumLength: server.configuration.maximumCommandLength)
         }
 
-        /// Returns true when the connection should close.
-        mutating func consume(_ bytes: [UInt8], _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws -> Bool {
-            var pending = bytes
+        var clock: any SMTPClock { server.clock }
+
+        mutating func run(
+            inbound: NIOAsyncChannelInboundStream<SMTPInbound>, outbound: NIOAsyncChannelOutboundWriter<SMTPOutbound>,
+            flags: SMTPConnectionFlags
+        ) async throws {
+            var iterator = inbound.makeAsyncIterator()
+            let delay = server.configuration.greetingDelay
+            if delay > .zero {
+                try await clock.sleep(until: clock.now + delay)
+                if flags.clientSpoke.load(ordering: .relaxed) {
+                    if case .bytes(let first)? = try await iterator.next(), Self.isTLSHandshake(first) {
+                        logTLSOnPlainPort()
+                        return
+                    }
+                    logger.info("refused an early talker: the client spoke before the greeting")
+                    _ = try await perform(machine.earlyTalker(), outbound)
+                    return
+                }
+            }
+            if try await perform(machine.connected(), outbound) == .close { return }
+            watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
+            while let event = try await iterator.next() {
+                switch event {
+                case .tlsStarted:
+                    awaitingTLS = false
+                    lines = SMTPLineDecoder(maximumLength: server.configuration.maximumCommandLength)
+                    if try await perform(machine.tlsStarted(), outbound) == .close { return }
+                    watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
+                case .bytes(let buffer):
+                    // Plaintext after STARTTLS, read before the handshake: never a command.
+                    if awaitingTLS { continue }
+                    if !machine.hasReceivedCommand && !machine.isSecure && lines.pending.isEmpty && Self.isTLSHandshake(buffer) {
+                        logTLSOnPlainPort()
+                        return
+                    }
+                    let now = clock.now
+                    watch.timer.withLock { $0.received(octets: buffer.readableBytes, now: now) }
+                    if try await consume(buffer, outbound) == .close { return }
+                }
+            }
+        }
+
+        /// A TLS record header: handshake (22), protocol major version 3.
+        static func isTLSHandshake(_ buffer: ByteBuffer) -> Bool {
+            let bytes = buffer.readableBytesView
+            guard let first = bytes.first, first == 0x16 else { return false }
+            return bytes.count < 2 || bytes[bytes.index(after: bytes.startIndex)] == 0x03
+        }
+
+        func logTLSOnPlainPort() {
+            logger.error(
+                """
+                client \(logger[metadataKey: "client"] ?? "?") sent a TLS handshake on the plain SMTP port: it is probably \
+                configured for implicit TLS (SMTPS, port 465); configure it for STARTTLS or plain SMTP
+                """)
+        }
+
+        mutating func consume(_ buffer: ByteBuffer, _ outbound: NIOAsyncChannelOutboundWriter<SMTPOutbound>) async throws -> Flow {
+            var pending: [UInt8]
+            if data != nil {
+                // The common case for large messages: straight from the buffer, no copy.
+                let (flow, rest) = try await feedData(buffer.readableBytesView, outbound)
+                if flow != .proceed { return flow }
+                pending = rest
+            } else {
+                pending = Array(buffer.readableBytesView)
+            }
             while !pending.isEmpty {
-                if var decoder = data {
-                    let output = decoder.feed(pending)
-                    data = decoder
-                    pending = output.remainder
-                    // Past the limit the bytes are read and dropped; the answer comes at the end.
-                    if decoder.size <= server.configuration.maximumMessageSize {
-                        try writer?.write(output.data)
-                    }
-                    guard output.finished else { return false }
-                    data = nil
-                    let actions = machine.dataEnded(size: decoder.size)
-                    if !actions.contains(where: { if case .spool = $0 { true } else { false } }) {
-                        writer?.abort()  // refused (too big): nothing of it stays
-                        writer = nil
-                    }
-                    for action in actions {
-                        if try await perform(action, outbound) { return true }
-                    }
+                if data != nil {
+                    let (flow, rest) = try await feedData(pending, outbound)
+                    if flow != .proceed { return flow }
+                    pending = rest
                     continue
                 }
                 var rest = pending[...]
                 pending = []
                 while data == nil, let event = lines.next(from: &rest) {
-                    for action in machine.received(event) {
-                        if try await perform(action, outbound) { return true }
-                    }
+                    let flow = try await perform(machine.received(event), outbound)
+                    if flow != .proceed { return flow }
                 }
                 // After DATA the rest of this read is message bytes.
                 pending = Array(rest)
             }
-            return false
+            return .proceed
         }
 
-        mutating func perform(_ action: SMTPServerStateMachine.Action, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>)
-            async throws -> Bool
+        /// Message bytes; returns what follows the end of the message, if it ended.
+        mutating func feedData(_ bytes: some Collection<UInt8>, _ outbound: NIOAsyncChannelOutboundWriter<SMTPOutbound>)
+            async throws -> (Flow, [UInt8])
+        {
+            guard var decoder = data else { return (.proceed, Array(bytes)) }
+            let output = decoder.feed(bytes)
+            data = decoder
+            // Past the limit the bytes are read and dropped; the answer comes at the end.
+            if decoder.size <= server.configuration.maximumMessageSize, let writer {
+                writer.append(output.data)
+                if writer.needsFlush { try await pool.runIfActive { try writer.flush() } }
+            }
+            guard output.finished else { return (.proceed, []) }
+            data = nil
+            let actions = machine.dataEnded(size: decoder.size)
+            if !actions.contains(where: { if case .spool = $0 { true } else { false } }) {
+                writer?.abort()  // refused (too big): nothing of it stays
+                writer = nil
+                watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
+            }
+            return (try await perform(actions, outbound), output.remainder)
+        }
+
+        mutating func perform(_ actions: [SMTPServerStateMachine.Action], _ outbound: NIOAsyncChannelOutboundWriter<SMTPOutbound>)
+            async throws -> Flow
+        {
+            for action in actions {
+                let flow = try await perform(action, outbound)
+                if flow != .proceed { return flow }
+            }
+            return .proceed
+        }
+
+        mutating func perform(_ action: SMTPServerStateMachine.Action, _ outbound: NIOAsyncChannelOutboundWriter<SMTPOutbound>)
+            async throws -> Flow
         {
             switch action {
             case .reply(let reply):
-                try await outbound.write(ByteBuffer(bytes: reply.wire))
+                try await outbound.write(.bytes(ByteBuffer(bytes: reply.wire)))
             case .receiveData:
                 data = SMTPDataDecoder()
                 writer = try server.spool.begin()
+                dataStarted = clock.now
+                watch.timer.withLock { $0.awaitingData(now: dataStarted) }
             case .spool(let envelope):
-                var followUp: [SMTPServerStateMachine.Action]
+                watch.timer.withLock { $0.busy() }
+                defer { watch.timer.withLock { $0.awaitingCommand(now: clock.now) } }
+                let followUp: [SMTPServerStateMachine.Action]
+                var committed: String?
                 do {
                     guard let writer else { throw Spool.SpoolError(description: "no message was being written") }
-                    let id = try writer.commit(envelope: envelope)
+                    let id = try await pool.runIfActive { try writer.commit(envelope: envelope) }
+                    committed = id
+                    logger.info(
+                        "accepted message",
+                        metadata: [
+                            "id": "\(id)", "size": "\(writer.size)", "recipients": "\(envelope.recipients.joined(separator: ","))",
+                            "elapsed": "\(clock.now - dataStarted)",
+                        ])
                     followUp = machine.spooled(id: id)
-                    self.writer = nil
-                    for action in followUp { if try await perform(action, outbound) { return true } }
-                    server.onSpooled(id)
-                    return false
                 } catch {
+                    logger.error("could not spool a message", metadata: ["error": "\(error)"])
                     writer?.abort()
-                    writer = nil
                     followUp = machine.spoolFailed("\(error)")
                 }
-                for action in followUp { if try await perform(action, outbound) { return true } }
+                writer = nil
+                let flow = try await perform(followUp, outbound)
+                if let committed { server.onSpooled(committed) }
+                return flow
+            case .startTLS(let reply):
+                guard let tls else { return .close }
+                awaitingTLS = true
+                // Whatever else this read held was pipelined behind STARTTLS: dropped unread.
+                try await outbound.write(.startTLS(ByteBuffer(bytes: reply.wire), tls))
+                watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
+                return .discardRest
+            case .authenticate(let user, let password):
+                guard let authentication = server.configuration.authentication else { return .close }
+                watch.timer.withLock { $0.busy() }
+                let valid = try await pool.runIfActive { authentication.verify(user: user, password: password) }
+                watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
+                if valid {
+                    logger.info("authenticated", metadata: ["user": "\(user)"])
+                } else {
+                    logger.warning("authentication failed", metadata: ["user": "\(user)"])
+                }
+                return try await perform(machine.authenticationChecked(valid: valid), outbound)
             case .close:
-                return true
+                return .close
             }
-            return false
+            return .proceed
+        }
+    }
+}
+
+/// The timer of one connection, shared by its session (which reports progress) and its watchdog.
+final class SMTPConnectionWatch: Sendable {
+    let timer: Mutex<SMTPConnectionTimer>
+
+    init(_ timer: SMTPConnectionTimer) {
+        self.timer = Mutex(timer)
+    }
+}
+
+/// Counts open connections, in total and per client address.
+final class SMTPConnectionLimiter: Sendable {
+    private struct State {
+        var total = 0
+        var perAddress: [String: Int] = [:]
+    }
+
+    let total: Int
+    let perAddress: Int
+    private let state = Mutex(State())
+
+    init(total: Int, perAddress: Int) {
+        self.total = total
+        self.perAddress = perAddress
+    }
+
+    /// Counts the connection in, or says no if a limit is reached.
+    func acquire(_ address: String) -> Bool {
+        state.withLock { state in
+            guard state.total < total, state.perAddress[address, default: 0] < perAddress else { return false }
+            state.total += 1
+            state.perAddress[address, default: 0] += 1
+            return true
+        }
+    }
+
+    func release(_ address: String) {
+        state.withLock { state in
+            state.total -= 1
+            let left = state.perAddress[address, default: 1] - 1
+            state.perAddress[address] = left > 0 ? left : nil
         }
     }
 }

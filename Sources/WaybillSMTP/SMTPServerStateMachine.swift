@@ -1,28 +1,3 @@
-/// Limits of the SMTP service, each with its RFC or house default.
-public struct SMTPConfiguration: Sendable {
-    /// Announced in the greeting and in EHLO.
-    public var hostname: String
-    /// Announced with SIZE (RFC 1870); larger messages get `552 5.3.4`.
-    public var maximumMessageSize: Int
-    /// More recipients get `452 4.5.3` (RFC 5321 §4.5.3.1.8 asks servers to take at least 100).
-    public var maximumRecipients: Int
-    /// Command lines, CRLF included (RFC 5321 §4.5.3.1.4).
-    public var maximumCommandLength: Int
-    /// Errors in one session before it is closed with `421`: a client that only says nonsense.
-    public var maximumErrors: Int
-
-    public init(
-        hostname: String = "localhost", maximumMessageSize: Int = 50 * 1024 * 1024, maximumRecipients: Int = 100,
-        maximumCommandLength: Int = 512, maximumErrors: Int = 20
-    ) {
-        self.hostname = hostname
-        self.maximumMessageSize = maximumMessageSize
-        self.maximumRecipients = maximumRecipients
-        self.maximumCommandLength = maximumCommandLength
-        self.maximumErrors = maximumErrors
-    }
-}
-
 /// What the routing rules say of one recipient, asked at RCPT time: Waybill is never an open relay.
 public enum RecipientDecision: Sendable, Equatable {
     case accept
@@ -37,12 +12,15 @@ public struct SMTPEnvelope: Sendable, Equatable, Codable {
     public var sender: String
     public var recipients: [String]
     public var declaredSize: Int?
+    /// The AUTH user of the session (RFC 4954), nil if the client did not authenticate.
+    public var authenticatedUser: String?
 
-    public init(helo: String, sender: String, recipients: [String], declaredSize: Int?) {
+    public init(helo: String, sender: String, recipients: [String], declaredSize: Int?, authenticatedUser: String? = nil) {
         self.helo = helo
         self.sender = sender
         self.recipients = recipients
         self.declaredSize = declaredSize
+        self.authenticatedUser = authenticatedUser
     }
 }
 
@@ -72,8 +50,9 @@ public struct SMTPReply: Sendable, Equatable {
 }
 
 /// The server side of RFC 5321 as a value type: lines in, actions out. The channel handler
-/// performs the actions (write, start reading DATA, spool, close); nothing here touches a socket,
-/// a file or a clock, so every path is tested directly (../shared/STYLE.md, "thin handler").
+/// performs the actions (write, start reading DATA, spool, start TLS, check a password, close);
+/// nothing here touches a socket, a file or a clock, so every path is tested directly
+/// (../shared/STYLE.md, "thin handler"). STARTTLS is RFC 3207, AUTH PLAIN and LOGIN RFC 4954.
 public struct SMTPServerStateMachine: Sendable {
     public enum Action: Sendable, Equatable {
         case reply(SMTPReply)
@@ -81,8 +60,20 @@ public struct SMTPServerStateMachine: Sendable {
         case receiveData(SMTPEnvelope)
         /// Spool the message durably, then call `spooled(id:)` or `spoolFailed(_:)`.
         case spool(SMTPEnvelope)
+        /// Write this reply in clear, then start TLS; discard every byte received before the
+        /// handshake (RFC 3207 §4.2; CVE-2011-0411), then call `tlsStarted()`.
+        case startTLS(SMTPReply)
+        /// Check the password off the event loop, then call `authenticationChecked(valid:)`.
+        case authenticate(user: String, password: String)
         /// Close the connection after the replies before it are flushed.
         case close
+    }
+
+    private enum SASLStep: Sendable {
+        case plain
+        case loginUser
+        case loginPassword(user: String)
+        case verifying(user: String)
     }
 
     private enum State: Sendable {
@@ -91,6 +82,8 @@ public struct SMTPServerStateMachine: Sendable {
         case mail(SMTPEnvelope)
         case data(SMTPEnvelope)
         case spooling(SMTPEnvelope)
+        case startingTLS
+        case authenticating(helo: String, step: SASLStep)
         case closed
     }
 
@@ -98,6 +91,13 @@ public struct SMTPServerStateMachine: Sendable {
     private let recipientPolicy: @Sendable (String) -> RecipientDecision
     private var state = State.connected
     private var errors = 0
+    private var authenticationFailures = 0
+    /// True once TLS is up (after STARTTLS).
+    public private(set) var isSecure = false
+    /// Set by a successful AUTH; kept for the session, cleared by STARTTLS.
+    public private(set) var authenticatedUser: String?
+    /// True once the client has sent a complete line: a TLS ClientHello can only come before.
+    public private(set) var hasReceivedCommand = false
 
     public init(configuration: SMTPConfiguration, recipientPolicy: @escaping @Sendable (String) -> RecipientDecision) {
         self.configuration = configuration
@@ -118,6 +118,10 @@ public struct SMTPServerStateMachine: Sendable {
 
     /// A decoded command line, or a line the decoder refused.
     public mutating func received(_ event: SMTPLineDecoder.Event) -> [Action] {
+        hasReceivedCommand = true
+        if case .authenticating(let helo, let step) = state {
+            return saslResponse(event, helo: helo, step: step)
+        }
         switch event {
         case .tooLong: return error(SMTPReply(500, "5.5.6 Line too long (at most \(configuration.maximumCommandLength - 2) octets)"))
         case .bareLineFeed: return error(SMTPReply(500, "5.5.2 Line ends must be CRLF, not a bare LF"))
@@ -150,6 +154,38 @@ public struct SMTPServerStateMachine: Sendable {
         return [.reply(SMTPReply(451, "4.3.0 Could not store the message (\(reason)); please try again later"))]
     }
 
+    /// TLS is up: the client starts again from EHLO, and nothing it said before counts
+    /// (RFC 3207 §4.2).
+    public mutating func tlsStarted() -> [Action] {
+        guard case .startingTLS = state else { return [] }
+        isSecure = true
+        authenticatedUser = nil
+        state = .greeted(helo: nil, extended: false)
+        return []
+    }
+
+    /// The answer to `.authenticate`.
+    public mutating func authenticationChecked(valid: Bool) -> [Action] {
+        guard case .authenticating(let helo, .verifying(let user)) = state else { return [] }
+        state = .greeted(helo: helo, extended: true)
+        if valid {
+            authenticatedUser = user
+            return [.reply(SMTPReply(235, "2.7.0 Authentication successful"))]
+        }
+        authenticationFailures += 1
+        let refused = SMTPReply(535, "5.7.8 Authentication credentials invalid")
+        guard let maximum = configuration.authentication?.maximumFailures, authenticationFailures >= maximum else {
+            return [.reply(refused)]
+        }
+        state = .closed
+        return [.reply(refused), .reply(SMTPReply(421, "4.7.0 Too many failed authentication attempts; closing the connection")), .close]
+    }
+
+    /// Whether AUTH is offered now: configured, and over TLS unless plaintext is allowed.
+    public var offersAuthentication: Bool {
+        configuration.authentication != nil && (isSecure || configuration.allowPlaintextAuthentication)
+    }
+
     public var isReceivingData: Bool {
         if case .data = state { return true }
         return false
@@ -168,7 +204,7 @@ public struct SMTPServerStateMachine: Sendable {
         let verb = line.prefix { $0 != " " }.uppercased()
         let argument = line.dropFirst(verb.count).drop { $0 == " " }
         switch (verb, state) {
-        case (_, .closed), (_, .connected), (_, .data), (_, .spooling):
+        case (_, .closed), (_, .connected), (_, .data), (_, .spooling), (_, .startingTLS), (_, .authenticating):
             return []
         case ("QUIT", _):
             state = .closed
@@ -187,17 +223,22 @@ public struct SMTPServerStateMachine: Sendable {
             guard !argument.isEmpty else { return error(SMTPReply(501, "5.5.4 \(verb) needs your host name")) }
             state = .greeted(helo: String(argument), extended: verb == "EHLO")
             if verb == "HELO" { return [.reply(SMTPReply(250, "\(configuration.hostname) Hello \(argument)"))] }
-            return [
-                .reply(
-                    SMTPReply(
-                        250,
-                        lines: [
-                            "\(configuration.hostname) Hello \(argument)", "SIZE \(configuration.maximumMessageSize)",
-                            "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES",
-                        ]))
+            var lines = [
+                "\(configuration.hostname) Hello \(argument)", "SIZE \(configuration.maximumMessageSize)",
+                "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES",
             ]
+            if configuration.tls != nil && !isSecure { lines.append("STARTTLS") }
+            if offersAuthentication { lines.append("AUTH PLAIN LOGIN") }
+            return [.reply(SMTPReply(250, lines: lines))]
+        case ("STARTTLS", _) where configuration.tls != nil:
+            return startTLS(argument)
+        case ("AUTH", _) where configuration.authentication != nil:
+            return auth(argument)
         case ("MAIL", .greeted(let helo, _)):
             guard let helo else { return error(SMTPReply(503, "5.5.1 Say EHLO first")) }
+            if configuration.requireAuthentication && authenticatedUser == nil {
+                return error(SMTPReply(530, "5.7.0 Authentication required"))
+            }
             return mail(argument, helo: helo)
         case ("MAIL", _):
             return error(SMTPReply(503, "5.5.1 Nested MAIL command"))
@@ -237,8 +278,123 @@ public struct SMTPServerStateMachine: Sendable {
         switch state {
         case .greeted(let helo, _): helo
         case .mail(let envelope), .data(let envelope), .spooling(let envelope): envelope.helo
-        case .connected, .closed: nil
+        case .authenticating(let helo, _): helo
+        case .connected, .closed, .startingTLS: nil
         }
+    }
+
+    private mutating func startTLS(_ argument: Substring) -> [Action] {
+        guard argument.isEmpty else { return error(SMTPReply(501, "5.5.4 STARTTLS takes no arguments")) }
+        guard !isSecure else { return error(SMTPReply(503, "5.5.1 TLS is already active")) }
+        guard case .greeted = state else {
+            return error(SMTPReply(503, "5.5.1 STARTTLS is not allowed inside a mail transaction"))
+        }
+        state = .startingTLS
+        return [.startTLS(SMTPReply(220, "2.0.0 Ready to start TLS"))]
+    }
+
+    /// `AUTH mechanism [initial-response]` (RFC 4954 §4).
+    private mutating func auth(_ argument: Substring) -> [Action] {
+        guard case .greeted(let helo, _) = state else {
+            return error(SMTPReply(503, "5.5.1 AUTH is not allowed inside a mail transaction"))
+        }
+        guard let helo else { return error(SMTPReply(503, "5.5.1 Say EHLO first")) }
+        guard offersAuthentication else {
+            return error(SMTPReply(538, "5.7.11 Encryption required for requested authentication mechanism; use STARTTLS"))
+        }
+        guard authenticatedUser == nil else { return error(SMTPReply(503, "5.5.1 Already authenticated")) }
+        let words = argument.split(separator: " ")
+        guard words.count == 1 || words.count == 2 else { return error(SMTPReply(501, "5.5.4 Syntax: AUTH mechanism [response]")) }
+        let initial = words.count == 2 ? words[1] : nil
+        switch words[0].uppercased() {
+        case "PLAIN":
+            state = .authenticating(helo: helo, step: .plain)
+            // "=" is an empty initial response (RFC 4954 §4); without one, ask with an empty 334.
+            guard let initial else { return [.reply(SMTPReply(334, ""))] }
+            return saslResponse(.line(Array(initial.utf8)), helo: helo, step: .plain)
+        case "LOGIN":
+            state = .authenticating(helo: helo, step: .loginUser)
+            guard let initial else { return [.reply(SMTPReply(334, "VXNlcm5hbWU6"))] }  // "Username:"
+            return saslResponse(.line(Array(initial.utf8)), helo: helo, step: .loginUser)
+        default:
+            return error(SMTPReply(504, "5.5.4 Unrecognized authentication type; use PLAIN or LOGIN"))
+        }
+    }
+
+    /// A line answering a 334 challenge: base64, or `*` to cancel.
+    private mutating func saslResponse(_ event: SMTPLineDecoder.Event, helo: String, step: SASLStep) -> [Action] {
+        if case .verifying = step { return [] }
+        state = .greeted(helo: helo, extended: true)
+        guard case .line(let bytes) = event else { return error(SMTPReply(500, "5.5.6 Authentication line too long or malformed")) }
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text == "*" { return error(SMTPReply(501, "5.0.0 Authentication cancelled")) }
+        guard let decoded = text == "=" ? [] : Self.base64(text) else {
+            return error(SMTPReply(501, "5.5.2 Cannot decode the response (base64 expected)"))
+        }
+        switch step {
+        case .plain:
+            // authzid NUL authcid NUL passwd (RFC 4616); an authzid other than the user is refused.
+            let parts = decoded.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { return error(SMTPReply(501, "5.5.2 Malformed PLAIN response")) }
+            let authzid = String(decoding: parts[0], as: UTF8.self)
+            let user = String(decoding: parts[1], as: UTF8.self)
+            guard authzid.isEmpty || authzid == user else {
+                state = .authenticating(helo: helo, step: .verifying(user: user))
+                return authenticationChecked(valid: false)
+            }
+            state = .authenticating(helo: helo, step: .verifying(user: user))
+            return [.authenticate(user: user, password: String(decoding: parts[2], as: UTF8.self))]
+        case .loginUser:
+            state = .authenticating(helo: helo, step: .loginPassword(user: String(decoding: decoded, as: UTF8.self)))
+            return [.reply(SMTPReply(334, "UGFzc3dvcmQ6"))]  // "Password:"
+        case .loginPassword(let user):
+            state = .authenticating(helo: helo, step: .verifying(user: user))
+            return [.authenticate(user: user, password: String(decoding: decoded, as: UTF8.self))]
+        case .verifying:
+            return []
+        }
+    }
+
+    /// Strict base64 (RFC 4648 §4, padding required): nil for anything else.
+    public static func base64(_ text: String) -> [UInt8]? {
+        let bytes = Array(text.utf8)
+        guard bytes.count % 4 == 0 else { return nil }
+        func value(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "+"): 62
+            case UInt8(ascii: "/"): 63
+            default: nil
+            }
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count / 4 * 3)
+        var index = 0
+        while index < bytes.count {
+            let last = index + 4 == bytes.count
+            let padding = last ? bytes[index..<index + 4].reversed().prefix { $0 == UInt8(ascii: "=") }.count : 0
+            guard padding <= 2 else { return nil }
+            var quad: UInt32 = 0
+            for offset in 0..<4 {
+                let byte = bytes[index + offset]
+                let sextet: UInt8
+                if offset >= 4 - padding {
+                    sextet = 0
+                } else if let decoded = value(byte) {
+                    sextet = decoded
+                } else {
+                    return nil
+                }
+                quad = quad << 6 | UInt32(sextet)
+            }
+            output.append(UInt8(quad >> 16 & 0xFF))
+            if padding < 2 { output.append(UInt8(quad >> 8 & 0xFF)) }
+            if padding < 1 { output.append(UInt8(quad & 0xFF)) }
+            index += 4
+        }
+        return output
     }
 
     private mutating func mail(_ argument: Substring, helo: String) -> [Action] {
@@ -265,7 +421,8 @@ public struct SMTPServerStateMachine: Sendable {
                 return error(SMTPReply(555, "5.5.4 Unsupported MAIL parameter \(parts[0])"))
             }
         }
-        state = .mail(SMTPEnvelope(helo: helo, sender: sender, recipients: [], declaredSize: declaredSize))
+        state = .mail(
+            SMTPEnvelope(helo: helo, sender: sender, recipients: [], declaredSize: declaredSize, authenticatedUser: authenticatedUser))
         return [.reply(SMTPReply(250, "2.1.0 Ok"))]
     }
 

@@ -3,17 +3,33 @@ public import Foundation
 /// The spool: where an accepted message lives, durably, from the SMTP server's `250` until the
 /// worker has routed it (DESIGN.md, "Durability and failure").
 ///
-/// A message is written to `incoming/` as it streams in, then committed: the message file and
-/// its envelope are fsynced, renamed into `queue/` (message first, envelope last: the envelope is
-/// the commit marker), and the directory is fsynced. Only then may the server say 250. On start,
-/// `incoming/` is emptied (those clients never heard 250 and will retry) and `pending()` lists
-/// everything committed and not yet removed, oldest first. Files are mode 0600.
+/// A message is held in memory as it streams in and written to `incoming/<id>.eml` in large
+/// pieces (all at once, for a scan of ordinary size). To commit, its envelope goes into an
+/// extended attribute of that same file (`user.waybill.envelope`, JSON), the file is fsynced
+/// (data and attribute with one fsync), renamed into `queue/`, and `queue/` is fsynced. Only then
+/// may the server say 250: the message bytes and their directory entry are both on disk. The
+/// `.eml` in `queue/` is the commit marker: a name there exists only for a complete file.
 ///
-/// Blocking file work: call it off the event loops.
+/// Directory fsyncs are grouped: a commit that finds one in progress waits for the next, which
+/// covers every rename made before it started, so concurrent sessions share them (group commit).
+///
+/// Where extended attributes are missing (some file systems) or too small (ext4 holds one block
+/// of them; a message with hundreds of recipients has a large envelope), the envelope is a
+/// fsynced `queue/<id>.json` beside the message instead, moved in and made durable before the
+/// message itself. On start, `incoming/` is emptied (those clients never heard 250 and will
+/// retry) and `pending()` lists everything committed and not yet removed, oldest first.
+/// Files are mode 0600.
+///
+/// Blocking file work: call `flush`, `commit`, `pending`, `envelope` and `remove` off the event
+/// loops (the SMTP server runs them on its `NIOThreadPool`).
 public struct Spool: Sendable {
     public let directory: URL
     var incoming: URL { directory.appendingPathComponent("incoming", isDirectory: true) }
     var queue: URL { directory.appendingPathComponent("queue", isDirectory: true) }
+    let queueSync: GroupSync
+
+    static let envelopeAttribute = "user.waybill.envelope"
+    static let extendedAttributes = FileAttributeKey("NSFileExtendedAttributes")
 
     public struct SpoolError: Error, CustomStringConvertible {
         public let description: String
@@ -21,6 +37,7 @@ public struct Spool: Sendable {
 
     public init(directory: URL) throws {
         self.directory = directory
+        queueSync = GroupSync(path: directory.appendingPathComponent("queue", isDirectory: true).path)
         for folder in [directory, incoming, queue] {
             do {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -40,102 +57,208 @@ public struct Spool: Sendable {
         return String(format: "%012llX%08X", milliseconds, UInt32.random(in: 0...UInt32.max))
     }
 
+    /// Starts a message. Touches no file: the first one is created when the message outgrows
+    /// its buffer or is committed.
     public func begin() throws -> Writer {
-        try Writer(spool: self, id: Self.newID())
+        Writer(spool: self, id: Self.newID())
     }
 
-    /// Streams one message into `incoming/`. One owner; not shared between tasks.
-    public final class Writer {
+    /// Streams one message into `incoming/`.
+    ///
+    /// `@unchecked Sendable`: it has one owner at a time. The connection task owns it, and hands
+    /// it to a thread-pool thread only for the duration of a `flush` or `commit` it awaits; no
+    /// two calls ever overlap.
+    public final class Writer: @unchecked Sendable {
+        /// Buffered bytes beyond this are written out (`needsFlush`).
+        public static let bufferLimit = 256 * 1024
+
         public let id: String
         let spool: Spool
-        private let fd: Int32
-        private var open = true
+        private var fd: Int32 = -1
+        private var buffer: [UInt8] = []
+        private var finished = false
         public private(set) var size = 0
 
-        init(spool: Spool, id: String) throws {
+        init(spool: Spool, id: String) {
             self.spool = spool
             self.id = id
-            let path = spool.incoming.appendingPathComponent(id + ".eml").path
-            fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SpoolError(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         }
 
         deinit { abort() }
 
+        var incomingPath: String { spool.incoming.appendingPathComponent(id + ".eml").path }
+
+        /// Appends and, past `bufferLimit`, writes out (blocking).
         public func write(_ bytes: [UInt8]) throws {
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw SpoolError(description: "cannot write message \(id): \(String(cString: strerror(errno)))")
-                }
-                offset += written
-            }
+            append(bytes)
+            if needsFlush { try flush() }
+        }
+
+        /// Appends to the in-memory buffer; never blocks.
+        public func append(_ bytes: some Collection<UInt8>) {
+            buffer.append(contentsOf: bytes)
             size += bytes.count
         }
 
-        /// Makes the message durable with its envelope (any JSON-encodable value) and returns its id.
+        public var needsFlush: Bool { buffer.count >= Self.bufferLimit }
+
+        /// Writes the buffer to the file, creating it first if needed. Blocking.
+        public func flush() throws {
+            if fd < 0 {
+                fd = Foundation.open(incomingPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw SpoolError(description: "cannot create \(incomingPath): \(Spool.lastError)") }
+            }
+            var offset = 0
+            while offset < buffer.count {
+                let written = buffer.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw SpoolError(description: "cannot write message \(id): \(Spool.lastError)")
+                }
+                offset += written
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
+
+        /// Makes the message durable with its envelope (any JSON-encodable value) and returns its
+        /// id. Blocking; returns only once the file and its name in `queue/` are on disk.
         public func commit(envelope: some Encodable) throws -> String {
-            guard fsync(fd) == 0 else { throw SpoolError(description: "cannot fsync message \(id): \(String(cString: strerror(errno)))") }
-            close(fd)
-            open = false
             let envelopeData: Data
             do { envelopeData = try JSONEncoder().encode(envelope) } catch {
                 throw SpoolError(description: "cannot encode the envelope of \(id): \(error)")
             }
-            let envelopeTemp = spool.incoming.appendingPathComponent(id + ".json").path
-            let envelopeFD = Foundation.open(envelopeTemp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard envelopeFD >= 0 else { throw SpoolError(description: "cannot create \(envelopeTemp)") }
-            let ok = envelopeData.withUnsafeBytes { Foundation.write(envelopeFD, $0.baseAddress!, $0.count) == $0.count }
-                && fsync(envelopeFD) == 0
-            close(envelopeFD)
-            guard ok else { throw SpoolError(description: "cannot write the envelope of \(id)") }
-            for suffix in [".eml", ".json"] {
-                let from = spool.incoming.appendingPathComponent(id + suffix).path
-                let to = spool.queue.appendingPathComponent(id + suffix).path
-                guard rename(from, to) == 0 else { throw SpoolError(description: "cannot move \(id)\(suffix) into the queue") }
+            try flush()
+            let sidecar: Bool
+            do {
+                try FileManager.default.setAttributes(
+                    [Spool.extendedAttributes: [Spool.envelopeAttribute: envelopeData]], ofItemAtPath: incomingPath)
+                sidecar = false
+            } catch {
+                sidecar = true  // no extended attributes here, or not this many
             }
-            Spool.syncDirectory(spool.queue.path)
-            Spool.syncDirectory(spool.incoming.path)
+            guard fsync(fd) == 0 else { throw SpoolError(description: "cannot fsync message \(id): \(Spool.lastError)") }
+            close(fd)
+            fd = -1
+            finished = true
+            if sidecar { try commitSidecar(envelopeData) }
+            let target = spool.queue.appendingPathComponent(id + ".eml").path
+            guard rename(incomingPath, target) == 0 else {
+                unlink(incomingPath)
+                throw SpoolError(description: "cannot move \(id) into the queue: \(Spool.lastError)")
+            }
+            try spool.queueSync.sync()
             return id
+        }
+
+        /// The envelope as its own file, durable in `queue/` before the message's name appears.
+        private func commitSidecar(_ data: Data) throws {
+            let temporary = spool.incoming.appendingPathComponent(id + ".json").path
+            let envelopeFD = Foundation.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard envelopeFD >= 0 else { throw SpoolError(description: "cannot create \(temporary): \(Spool.lastError)") }
+            let ok = data.withUnsafeBytes { Foundation.write(envelopeFD, $0.baseAddress!, $0.count) == $0.count } && fsync(envelopeFD) == 0
+            close(envelopeFD)
+            guard ok, rename(temporary, spool.queue.appendingPathComponent(id + ".json").path) == 0 else {
+                unlink(temporary)
+                unlink(incomingPath)
+                throw SpoolError(description: "cannot write the envelope of \(id): \(Spool.lastError)")
+            }
+            try spool.queueSync.sync()
         }
 
         /// Drops a message that will not be accepted (too big, client gone).
         public func abort() {
-            guard open else { return }
+            guard !finished else { return }
+            finished = true
+            buffer = []
+            guard fd >= 0 else { return }
             close(fd)
-            open = false
-            unlink(spool.incoming.appendingPathComponent(id + ".eml").path)
+            fd = -1
+            unlink(incomingPath)
         }
     }
 
     /// Committed messages not yet removed, oldest first.
     public func pending() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
-            .filter { names.contains($0 + ".eml") }.sorted()
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [])
+        return names.filter { $0.hasSuffix(".eml") }.map { String($0.dropLast(4)) }
+            .filter { names.contains($0 + ".json") || envelopeAttribute($0) != nil }.sorted()
     }
 
     public func messageURL(_ id: String) -> URL { queue.appendingPathComponent(id + ".eml") }
 
     public func envelope<T: Decodable>(_ id: String, as type: T.Type) throws -> T {
-        let data = try Data(contentsOf: queue.appendingPathComponent(id + ".json"))
+        let data = try envelopeAttribute(id) ?? Data(contentsOf: queue.appendingPathComponent(id + ".json"))
         return try JSONDecoder().decode(type, from: data)
     }
 
-    /// After routing: the envelope goes first, so a crash in between leaves no half-entry listed.
-    public func remove(_ id: String) throws {
-        try FileManager.default.removeItem(at: queue.appendingPathComponent(id + ".json"))
-        try? FileManager.default.removeItem(at: queue.appendingPathComponent(id + ".eml"))
-        Spool.syncDirectory(queue.path)
+    private func envelopeAttribute(_ id: String) -> Data? {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: messageURL(id).path)
+        return (attributes?[Self.extendedAttributes] as? [String: Data])?[Self.envelopeAttribute]
     }
 
-    static func syncDirectory(_ path: String) {
-        let fd = Foundation.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+    /// After routing: the message (the commit marker) goes first, so a crash in between leaves no
+    /// half-entry listed.
+    public func remove(_ id: String) throws {
+        try FileManager.default.removeItem(at: messageURL(id))
+        try? FileManager.default.removeItem(at: queue.appendingPathComponent(id + ".json"))
+        try? queueSync.sync()
+    }
+
+    static var lastError: String { String(cString: strerror(errno)) }
+
+    /// Group commit of one directory's fsync. Each caller has made its change (a rename) before
+    /// calling `sync()`; it returns once an fsync that started after that call has finished.
+    /// One fsync runs at a time; callers arriving meanwhile wait and are all covered by the next.
+    ///
+    /// `@unchecked Sendable`: every stored property is read and written only with `condition`
+    /// locked. `sync()` blocks its thread: call it on a thread pool, never on an event loop or
+    /// Swift's cooperative pool.
+    final class GroupSync: @unchecked Sendable {
+        let path: String
+        private let condition = NSCondition()
+        private var requested: UInt64 = 0
+        private var completed: UInt64 = 0
+        private var running = false
+        private var failure: (upTo: UInt64, message: String)?
+
+        init(path: String) {
+            self.path = path
+        }
+
+        func sync() throws {
+            condition.lock()
+            defer { condition.unlock() }
+            requested += 1
+            let ticket = requested
+            while completed < ticket {
+                if let failure, ticket <= failure.upTo {
+                    throw SpoolError(description: "cannot fsync \(path): \(failure.message)")
+                }
+                if running {
+                    condition.wait()
+                    continue
+                }
+                running = true
+                let covers = requested
+                condition.unlock()
+                let error = Self.fsyncDirectory(path)
+                condition.lock()
+                running = false
+                if let error {
+                    failure = (covers, error)
+                } else {
+                    completed = max(completed, covers)
+                }
+                condition.broadcast()
+            }
+        }
+
+        /// nil on success, else the reason.
+        static func fsyncDirectory(_ path: String) -> String? {
+            let fd = Foundation.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { return Spool.lastError }
+            defer { close(fd) }
+            return fsync(fd) == 0 ? nil : Spool.lastError
+        }
     }
 }
-

@@ -1,19 +1,22 @@
-import Dispatch
 import Foundation
 import Testing
 import WaybillSMTP
 
 /// A live server on port 0 and real clients: Python's smtplib, and raw sockets for the probes.
 @Suite(.serialized) struct SMTPServerTests {
-    func withServer(
-        maximumMessageSize: Int = 1_000_000, _ body: @Sendable (Int, Spool) async throws -> Void
+    /// A server on port 0 with a fresh spool. No greeting delay unless asked: most tests are
+    /// about other things, and the delay runs on the injected clock.
+    static func withServer(
+        _ configuration: SMTPConfiguration = SMTPConfiguration(hostname: "test.waybill", maximumMessageSize: 1_000_000, greetingDelay: .zero),
+        clock: any SMTPClock = ContinuousSMTPClock(), logs: LogCapture = LogCapture(),
+        _ body: @Sendable (Int, Spool) async throws -> Void
     ) async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-smtp-\(UUID().uuidString)")
         let spool = try Spool(directory: directory)
         let server = SMTPServer(
-            host: "127.0.0.1", port: 0,
-            configuration: SMTPConfiguration(hostname: "test.waybill", maximumMessageSize: maximumMessageSize), spool: spool,
-            recipientPolicy: { $0.lowercased().hasPrefix("scan@") ? .accept : .refuse("no rule accepts it") })
+            host: "127.0.0.1", port: 0, configuration: configuration, spool: spool,
+            recipientPolicy: { $0.lowercased().hasPrefix("scan@") ? .accept : .refuse("no rule accepts it") }, logger: logs.logger,
+            clock: clock)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task { try await server.run { continuation.yield($0) } }
         var ports = stream.makeAsyncIterator()
@@ -22,27 +25,13 @@ import WaybillSMTP
         try await body(port, spool)
     }
 
-    /// Runs the client on a Dispatch thread: blocking the concurrency pool here would starve the
-    /// server's own connection tasks, which run on it.
-    func python(_ script: String, _ arguments: [String]) async throws -> (Int32, String) {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.runPython(script, arguments) })
-            }
-        }
+    func withServer(maximumMessageSize: Int = 1_000_000, _ body: @Sendable (Int, Spool) async throws -> Void) async throws {
+        try await Self.withServer(
+            SMTPConfiguration(hostname: "test.waybill", maximumMessageSize: maximumMessageSize, greetingDelay: .zero), body)
     }
 
-    static func runPython(_ script: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+    func python(_ script: String, _ arguments: [String]) async throws -> (Int32, String) {
+        try await WaybillSMTPTests.python(script, arguments)
     }
 
     static let smtplibScript = """

@@ -52,3 +52,67 @@ import WaybillSMTP
         #expect(spool.pending().isEmpty)
     }
 }
+
+@Suite struct SpoolLayoutTests {
+    let directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-spool-\(UUID().uuidString)")
+
+    /// One file per message: the envelope rides in an extended attribute, so one fsync covers both.
+    @Test func theEnvelopeTravelsWithTheMessage() throws {
+        let spool = try Spool(directory: directory)
+        let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@localhost"], declaredSize: 3, authenticatedUser: "scanner")
+        let writer = try spool.begin()
+        try writer.write(Array("abc".utf8))
+        let id = try writer.commit(envelope: envelope)
+        let queue = directory.appendingPathComponent("queue").path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue) == [id + ".eml"])
+        #expect(try spool.envelope(id, as: SMTPEnvelope.self) == envelope)
+        try spool.remove(id)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue).isEmpty)
+    }
+
+    /// An envelope too big for the file system's attributes (ext4: one block) goes beside the
+    /// message as JSON, and everything else works the same.
+    @Test func aLargeEnvelopeFallsBackToAJSONFile() throws {
+        let spool = try Spool(directory: directory)
+        let recipients = (0..<300).map { "scan+a-rather-long-recipient-address-\($0)@scan.example.com" }
+        let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: recipients, declaredSize: nil)
+        let writer = try spool.begin()
+        try writer.write(Array("big envelope".utf8))
+        let id = try writer.commit(envelope: envelope)
+        #expect(spool.pending() == [id])
+        #expect(try spool.envelope(id, as: SMTPEnvelope.self) == envelope)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("queue/\(id).json").path))
+        try spool.remove(id)
+        #expect(spool.pending().isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("queue").path).isEmpty)
+    }
+
+    /// Old envelopes (written before `authenticatedUser` existed) still decode.
+    @Test func envelopesWithoutTheUserDecode() throws {
+        let json = #"{"helo":"h","sender":"s@x","recipients":["scan@localhost"]}"#
+        let envelope = try JSONDecoder().decode(SMTPEnvelope.self, from: Data(json.utf8))
+        #expect(envelope.authenticatedUser == nil && envelope.declaredSize == nil)
+    }
+
+    /// Many sessions committing at once share directory fsyncs and all get their message durable.
+    @Test func concurrentCommitsAllLand() async throws {
+        let spool = try Spool(directory: directory)
+        let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@localhost"], declaredSize: nil)
+        let ids = try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    try await onOwnThread {
+                        Result {
+                            let writer = try spool.begin()
+                            try writer.write(Array("message \(index)".utf8))
+                            return try writer.commit(envelope: envelope)
+                        }
+                    }.get()
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(Set(ids).count == 40)
+        #expect(Set(spool.pending()) == Set(ids))
+    }
+}
