@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """Makes a scanned batch: routing sheets and document pages, as a network scanner sends them.
 
-    /usr/bin/python3 Fixtures/make_batch.py OUT [--dpi 200] [--format pdf|tiff|jpeg] ITEM...
+    /usr/bin/python3 Fixtures/make_batch.py OUT [--dpi 200] [--format pdf|tiff|jpeg|png] ITEM...
 
 ITEM is `sheet:SHEET.pdf` (page 1 of a sheet the CLI rendered), `doc:LABEL` (a document page:
 a paragraph of text and a Code 128 barcode reading LABEL, so a test can tell which pages reached
 a destination and in which order) or `blank` (a duplex back: white paper with a little sensor
 noise). Every page is rasterized with pdftoppm and written the way scanners write: `pdf` is an
-image-only PDF with one JPEG per page (Pillow), `tiff` a multi-page Group 4 TIFF, `jpeg` one
-JPEG (a single ITEM). Nothing here is hand-edited output of Waybill.
+image-only PDF with one JPEG per page (Pillow), `tiff` a multi-page Group 4 TIFF, `jpeg` or
+`png` one image (a single ITEM). Nothing here is hand-edited output of Waybill.
 """
 import os
 import random
@@ -87,6 +87,8 @@ def main():
         bw[0].save(out, compression="group4", save_all=True, append_images=bw[1:], dpi=(dpi, dpi))
     elif fmt == "jpeg":
         pages[0].save(out, quality=80, dpi=(dpi, dpi))
+    elif fmt == "png":
+        pages[0].save(out, dpi=(dpi, dpi))
     else:
         sys.exit(f"unknown format {fmt}")
 

@@ -66,9 +66,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
+                // Shut down in reverse order: the listener stops accepting first, then the
+                // worker finishes the messages in hand.
                 services: [
-                    .init(service: SMTPService(server: server, host: host, logger: logger)),
                     .init(service: WorkerService(worker: worker)),
+                    .init(
+                        service: SMTPService(server: server, host: host, logger: logger),
+                        successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -117,10 +121,14 @@ struct SMTPService: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await server.run { port in
-                logger.info("listening on \(host):\(port)")
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await server.run { port in
+                    logger.info("listening on \(host):\(port)")
+                }
             }
+        } catch is CancellationError {
+            logger.info("SMTP listener stopped")
         }
     }
 }

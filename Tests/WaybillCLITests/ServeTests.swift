@@ -1,0 +1,252 @@
+import Foundation
+import Testing
+import WaybillCore
+import WaybillScan
+
+/// `waybill serve` as a scanner meets it: the real binary on a free port, real clients (Python's
+/// smtplib, swaks), real sheets and scans, documents checked where they land.
+@Suite(.serialized) struct ServeTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// A running `waybill serve`, its log in a file.
+    final class Server {
+        let process = Process()
+        let log: String
+        let port: Int
+
+        init(_ cli: CLI, environment: [String: String] = [:]) throws {
+            log = cli.directory + "/serve-\(UUID().uuidString).log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0"]
+            process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
+            var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
+            env["WAYBILL_TEMPLATES"] = CLI.templates
+            env.merge(cli.environment) { $1 }
+            env.merge(environment) { $1 }
+            process.environment = env
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardError = handle
+            process.standardOutput = handle
+            try process.run()
+            var found: Int?
+            for _ in 0..<300 where found == nil {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    found = Int(text[range].split(separator: ":").last!)
+                } else if !process.isRunning {
+                    break
+                }
+                usleep(100_000)
+            }
+            guard let found else {
+                process.terminate()
+                throw WaybillError(.ioError, "serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            port = found
+        }
+
+        var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+        func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
+    static func python(_ script: String, _ arguments: [String]) throws -> CLI.Result {
+        try CLI.run("/usr/bin/python3", ["-c", script] + arguments, in: NSTemporaryDirectory())
+    }
+
+    /// Makes a directive with a folder destination and a scan: its sheet, a blank back, two pages.
+    func directiveAndScan(_ cli: CLI, folder: String, labels: [String]) throws -> (id: String, scan: String) {
+        let created = try cli.json([
+            "directive", "create", "--title", "Accounts payable", "--owner", "ap@example.com", "--to", "folder:archive/\(folder)",
+            "--json",
+        ])
+        let id = try #require((created as? [String: Any])?["id"] as? String)
+        _ = try cli.ok(["sheet", id, "-o", "sheet-\(id).pdf"])
+        let scan = cli.directory + "/scan-\(id).pdf"
+        let made = try CLI.run(
+            "/usr/bin/python3",
+            [Self.root.appendingPathComponent("Fixtures/make_batch.py").path, scan, "sheet:sheet-\(id).pdf", "blank"]
+                + labels.map { "doc:" + $0 }, in: cli.directory)
+        #expect(made.status == 0, "\(made.stderr)")
+        return (id, scan)
+    }
+
+    /// Waits for `count` documents in `folder`; returns them sorted.
+    func waitForFiles(_ cli: CLI, folder: String, count: Int, seconds: Int = 120) -> [String] {
+        let path = cli.directory + "/waybill-data/archive/" + folder
+        var files: [String] = []
+        for _ in 0..<(seconds * 10) {
+            files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+            if files.count >= count { break }
+            usleep(100_000)
+        }
+        return files.map { path + "/" + $0 }
+    }
+
+    static func labels(_ path: String) throws -> [String] {
+        var keys = SigningKeys(keys: [])
+        keys.rotate(now: Date())
+        var labels: [String] = []
+        try ScanDecoder(keys: keys).decode(path: path) { page in
+            labels += page.barcodes.filter { $0.text.hasPrefix("PAGE-") }.map(\.text)
+            #expect(page.sheet == nil, "a routing sheet reached the destination on page \(page.page)")
+        }
+        return labels
+    }
+
+    @Test func aScanSentWithSmtplibAndSwaksLandsWithoutItsSheet() throws {
+        let cli = try CLI()
+        let server = try Server(cli)
+        let (_, scanA) = try directiveAndScan(cli, folder: "smtplib", labels: ["PAGE-S1", "PAGE-S2"])
+        let (_, scanB) = try directiveAndScan(cli, folder: "swaks", labels: ["PAGE-W1", "PAGE-W2"])
+
+        // Python's smtplib, the way a scanner sends: EHLO, one PDF labelled octet-stream.
+        let sent = try Self.python(
+            """
+            import smtplib, sys
+            from email.message import EmailMessage
+            msg = EmailMessage()
+            msg["From"] = "mfp@office.example.com"; msg["To"] = "scan@localhost"; msg["Subject"] = "Scan from MFP-4"
+            msg.set_content("Please find the scanned document attached.")
+            msg.add_attachment(open(sys.argv[2], "rb").read(), maintype="application", subtype="octet-stream", filename="SCAN0001.PDF")
+            with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+                s.ehlo("mfp-4")
+                s.send_message(msg)
+            """, [String(server.port), scanA])
+        #expect(sent.status == 0, "\(sent.stderr)")
+
+        // swaks, as its manual shows for an attachment.
+        let swaks = try CLI.run(
+            "/usr/bin/swaks",
+            [
+                "--server", "127.0.0.1:\(server.port)", "--from", "mfp@office.example.com", "--to", "scan@localhost",
+                "--attach-type", "application/pdf", "--attach", "@" + scanB, "--header", "Subject: Scan",
+            ], in: cli.directory)
+        #expect(swaks.status == 0, "\(swaks.stdout)\(swaks.stderr)")
+        #expect(swaks.stdout.contains("250 2.0.0 Ok: queued as"))
+
+        let a = waitForFiles(cli, folder: "smtplib", count: 1)
+        let b = waitForFiles(cli, folder: "swaks", count: 1)
+        #expect(a.count == 1 && b.count == 1, "\(server.output)")
+        if let a = a.first { #expect(try Self.labels(a) == ["PAGE-S1", "PAGE-S2"]) }
+        if let b = b.first { #expect(try Self.labels(b) == ["PAGE-W1", "PAGE-W2"]) }
+        #expect(server.output.contains("outcome=delivered"))
+
+        // Not an open relay: a foreign recipient is refused at RCPT.
+        let relay = try CLI.run(
+            "/usr/bin/swaks",
+            ["--server", "127.0.0.1:\(server.port)", "--from", "a@b.example", "--to", "victim@elsewhere.example", "--quit-after", "RCPT"],
+            in: cli.directory)
+        #expect(relay.stdout.contains("550 5.1.1"))
+        #expect(server.stop() == 0, "SIGTERM ends serve cleanly: \(server.output)")
+    }
+
+    @Test func aScanWithoutASheetIsQuarantinedAndCanBeRerouted() throws {
+        let cli = try CLI()
+        let server = try Server(cli)
+        let scan = cli.directory + "/nosheet.pdf"
+        _ = try CLI.run(
+            "/usr/bin/python3", [Self.root.appendingPathComponent("Fixtures/make_batch.py").path, scan, "doc:PAGE-Q1"], in: cli.directory)
+        let swaks = try CLI.run(
+            "/usr/bin/swaks",
+            ["--server", "127.0.0.1:\(server.port)", "--to", "scan@localhost", "--attach", "@" + scan, "--header", "Subject: lost"],
+            in: cli.directory)
+        #expect(swaks.status == 0)
+        var held: [[String: Any]] = []
+        for _ in 0..<600 where held.isEmpty {
+            held = (try cli.json(["quarantine", "list", "--json"]) as? [[String: Any]]) ?? []
+            if held.isEmpty { usleep(100_000) }
+        }
+        let entry = try #require(held.first)
+        #expect(entry["reason"] as? String == "no-sheet")
+        #expect(entry["subject"] as? String == "lost")
+        let id = try #require(entry["id"] as? String)
+        #expect(try cli.ok(["quarantine", "show", id]).contains("no routing sheet"))
+
+        let created = try cli.json(["directive", "create", "--title", "Lost and found", "--owner", "it@example.com", "--to", "folder:archive/found", "--json"])
+        let directive = try #require((created as? [String: Any])?["id"] as? String)
+        _ = try cli.ok(["quarantine", "reroute", id, "--directive", directive])
+        let files = waitForFiles(cli, folder: "found", count: 1, seconds: 5)
+        #expect(files.count == 1)
+        #expect(try cli.run(["quarantine", "release", id]).status == 1, "a rerouted message is no longer held")
+        let journal = try cli.ok(["quarantine", "show", id])
+        #expect(journal.contains("rerouted") || journal.contains("delivered"))
+        #expect(server.stop() == 0)
+    }
+
+    /// `kill -9` in the middle of 200 messages, then a restart: every message that got its 250
+    /// is delivered exactly once.
+    @Test func killNineLosesNothingAndDuplicatesNothing() throws {
+        let cli = try CLI()
+        // An address bound to a directive: no decoding, so the run is about durability, not zbar.
+        let created = try cli.json([
+            "directive", "create", "--title", "Fax in", "--owner", "fax@example.com", "--to", "folder:archive/fax",
+            "--file-name-pattern", "{message}", "--json",
+        ])
+        let directive = try #require((created as? [String: Any])?["id"] as? String)
+        let environment = ["WAYBILL_RULES": "fax@localhost=directive:\(directive)", "WAYBILL_GREETING_DELAY": "0"]
+        let page = cli.directory + "/page.png"
+        _ = try CLI.run(
+            "/usr/bin/python3", [Self.root.appendingPathComponent("Fixtures/make_batch.py").path, page, "--format", "png", "--dpi", "50", "doc:PAGE-K"],
+            in: cli.directory)
+        var server = try Server(cli, environment: environment)
+        let idsFile = cli.directory + "/ids.txt"
+        // The client records each queue id it was given; it stops when the server is gone.
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        client.arguments = [
+            "-c",
+            """
+            import smtplib, sys
+            from email.message import EmailMessage
+            port, page, out = int(sys.argv[1]), open(sys.argv[2], "rb").read(), open(sys.argv[3], "w")
+            for n in range(200):
+                msg = EmailMessage()
+                msg["From"] = "fax@example.com"; msg["To"] = "fax@localhost"; msg["Subject"] = f"fax {n}"
+                msg.add_attachment(page, maintype="image", subtype="png", filename=f"fax{n}.png")
+                try:
+                    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                        code, reply = s.ehlo("fax")[0], None
+                        s.mail("fax@example.com"); s.rcpt("fax@localhost")
+                        code, reply = s.data(msg.as_bytes())
+                        if code == 250:
+                            out.write(reply.decode().split()[-1] + "\\n"); out.flush()
+                except Exception as e:
+                    break
+            """,
+            String(server.port), page, idsFile,
+        ]
+        try client.run()
+        // Let some messages through, then kill the server without warning.
+        for _ in 0..<300 {
+            let text = (try? String(contentsOfFile: idsFile, encoding: .utf8)) ?? ""
+            if text.split(separator: "\n").count >= 40 { break }
+            usleep(50_000)
+        }
+        _ = server.stop(SIGKILL)
+        client.waitUntilExit()
+        let acknowledged = Set(((try? String(contentsOfFile: idsFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init))
+        #expect(acknowledged.count >= 40)
+
+        server = try Server(cli, environment: environment)
+        let files = waitForFiles(cli, folder: "fax", count: acknowledged.count, seconds: 180)
+        usleep(500_000)
+        let names = waitForFiles(cli, folder: "fax", count: acknowledged.count, seconds: 1).map {
+            URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent
+        }
+        #expect(files.count >= acknowledged.count)
+        // Each acknowledged message exactly once (`{message}` names files by message id; a second
+        // copy would be `<id>-2`), and nothing but messages that were spooled.
+        for id in acknowledged { #expect(names.filter { $0 == id }.count == 1, "\(id)") }
+        #expect(!names.contains { $0.hasSuffix("-2") }, "a duplicate delivery: \(names.filter { $0.hasSuffix("-2") })")
+        #expect(server.stop() == 0)
+    }
+}
