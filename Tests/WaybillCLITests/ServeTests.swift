@@ -182,6 +182,27 @@ import WaybillScan
         #expect(server.stop() == 0)
     }
 
+    @Test func rulesListAndTestExplainTheDecision() throws {
+        var cli = try CLI()
+        let id = DirectiveID.random()
+        cli.environment["WAYBILL_RULES"] = "invoices@scan.example.com=directive:\(id.display),@spam.example=refuse"
+        cli.environment["WAYBILL_DOMAINS"] = "scan.example.com"
+        let list = try cli.ok(["rules", "list"])
+        #expect(list.contains("1. invoices@scan.example.com  (exact address, configuration)  → apply directive \(id.display)"))
+        #expect(list.contains("3. scan@localhost  (exact address, built-in)  → search for routing sheets"))
+        #expect(list.contains("4. scan@scan.example.com"))
+        #expect(try cli.ok(["rules", "test", "INVOICES@scan.example.com"]).contains("rule 1"))
+        let refused = try cli.run(["rules", "test", "someone@spam.example"])
+        #expect(refused.status == 1 && refused.stdout.contains("rule 2") && refused.stdout.contains("550 5.1.1"))
+        let nobody = try cli.run(["rules", "test", "victim@elsewhere.example"])
+        #expect(nobody.status == 1 && nobody.stdout.contains("no rule matches"))
+        let json = try #require(try cli.json(["rules", "list", "--json"]) as? [[String: Any]])
+        #expect(json.first?["directive"] as? String == id.rawValue)
+        cli.environment["WAYBILL_RULES"] = "invoices@scan.example.com=teleport"
+        let bad = try cli.run(["rules", "list"])
+        #expect(bad.status == 1 && bad.stderr.contains("[config-error]"))
+    }
+
     /// `kill -9` in the middle of 200 messages, then a restart: every message that got its 250
     /// is delivered exactly once.
     @Test func killNineLosesNothingAndDuplicatesNothing() throws {
