@@ -140,7 +140,7 @@ struct QuarantineCommand: AsyncParsableCommand {
         let message = IngestMessage(
             id: id, file: pipeline.quarantinedFile(id), sender: entry.sender, recipients: entry.recipients,
             receivedAt: (try await store.message(id))?.receivedAt ?? entry.at, directiveOverride: override)
-        let outcome = try await pipeline.process(message, actor: actor)
+        let outcome = try await pipeline.process(message, actor: actor, again: true)
         switch outcome {
         case .delivered(let jobs, let files):
             try await store.setQuarantineState(id, newState, at: Date())

@@ -78,15 +78,27 @@ public struct Pipeline: Sendable {
     /// Routes one message to the end: delivered, or quarantined with its original kept.
     /// Throws only when the outcome could not be recorded (the store or the disk failed): the
     /// message then stays where it was, to be tried again.
-    public func process(_ message: IngestMessage, actor: String = "worker") async throws -> IngestOutcome {
+    ///
+    /// A message already finished (delivered or quarantined) is not run again unless `again`
+    /// is set, as an operator's release or reroute does: a restart that finds it still in the
+    /// spool only tidies up.
+    public func process(_ message: IngestMessage, actor: String = "worker", again: Bool = false) async throws -> IngestOutcome {
         let started = ContinuousClock.now
         var timings: [String: Duration] = [:]
         let record = try await store.openMessage(
             MessageRecord(
                 id: message.id, receivedAt: message.receivedAt, sender: message.sender, recipients: message.recipients,
                 size: Self.fileSize(message.file)))
-        if record.state == .done, message.directiveOverride == nil {
-            return .delivered(jobs: try await store.jobs(messageID: message.id).count, files: [])
+        if !again {
+            switch record.state {
+            case .received:
+                break
+            case .done:
+                return .delivered(jobs: try await store.jobs(messageID: message.id).count, files: [])
+            case .quarantined:
+                let entry = try await store.quarantineEntry(message.id)
+                return .quarantined(reason: entry?.reason ?? record.outcome ?? "unknown", detail: entry?.detail ?? "")
+            }
         }
         try await journal(message.id, "processing", "from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)
         let work = workDirectory.appendingPathComponent(message.id, isDirectory: true)
