@@ -178,6 +178,14 @@ import WaybillStore
         #expect(jobs == 2)
         #expect(try Self.labels(try #require(world.delivered("first").first)) == ["PAGE-C1"])
         #expect(try Self.labels(try #require(world.delivered("second").first)) == ["PAGE-C2", "PAGE-C3"])
+        // TIFF pages are written losslessly (cairo finds them bilevel and writes 1-bit Flate):
+        // per page, no more than half again what Group 4 took.
+        let input = try #require(try FileManager.default.attributesOfItem(atPath: scan)[.size] as? Int)
+        let output = try (world.delivered("first") + world.delivered("second")).map {
+            try #require(try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int)
+        }.reduce(0, +)
+        print("TIFF G4 scan \(input) bytes, delivered PDFs \(output) bytes")
+        #expect(Double(output) / 3 <= 1.5 * Double(input) / 5)
     }
 
     /// Every refusal has a named reason, and the original is kept in quarantine.
