@@ -140,6 +140,11 @@ struct QuarantineCommand: AsyncParsableCommand {
         let message = IngestMessage(
             id: id, file: pipeline.quarantinedFile(id), sender: entry.sender, recipients: entry.recipients,
             receivedAt: (try await store.message(id))?.receivedAt ?? entry.at, directiveOverride: override)
+        try await store.journal(
+            JournalEntry(
+                at: Date(), messageID: id, event: newState == .rerouted ? "rerouted" : "released",
+                detail: override.map { "to directive \($0.display), every page as scanned" } ?? "through the routing rules again",
+                actor: actor))
         let outcome = try await pipeline.process(message, actor: actor, again: true)
         switch outcome {
         case .delivered(let jobs, let files):

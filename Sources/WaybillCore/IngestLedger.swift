@@ -7,6 +7,8 @@ public protocol IngestLedger: Sendable {
     func openMessage(_ message: MessageRecord) async throws -> MessageRecord
     func message(_ id: String) async throws -> MessageRecord?
     func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date) async throws
+    /// Counts one more start of work on a message and returns the count.
+    func beginAttempt(_ id: String) async throws -> Int
 
     /// Accepts a message's jobs in one transaction, each directive's use count increased once.
     /// Idempotent: if this message's jobs were accepted before, those are returned and nothing

@@ -70,6 +70,9 @@ public struct Pipeline: Sendable {
         self.logger = logger
     }
 
+    /// Starts on one message before it goes to quarantine as `worker-crash`.
+    public static let maximumAttempts = 5
+
     public var workDirectory: URL { dataDirectory.url.appendingPathComponent("work", isDirectory: true) }
     public var quarantineDirectory: URL { dataDirectory.url.appendingPathComponent("quarantine", isDirectory: true) }
 
@@ -100,7 +103,14 @@ public struct Pipeline: Sendable {
                 return .quarantined(reason: entry?.reason ?? record.outcome ?? "unknown", detail: entry?.detail ?? "")
             }
         }
-        try await journal(message.id, "processing", "from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)
+        // One process at a time per message: `serve` and an operator's release cannot both run it.
+        try Self.createDirectory(workDirectory)
+        let lock = try MessageLock(directory: workDirectory, id: message.id)
+        defer { lock.release() }
+        let attempt = try await store.beginAttempt(message.id)
+        try await journal(
+            message.id, "processing",
+            "attempt \(attempt), from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)
         let work = workDirectory.appendingPathComponent(message.id, isDirectory: true)
         try? FileManager.default.removeItem(at: work)
         try Self.createDirectory(work)
@@ -109,6 +119,12 @@ public struct Pipeline: Sendable {
         let outcome: IngestOutcome
         var subject: String?
         do {
+            // A message that stopped the worker this often (killed for memory, crashed) is set aside.
+            guard again || attempt <= Self.maximumAttempts else {
+                throw BatchRefusal(
+                    reason: "worker-crash",
+                    detail: "routing this message was started \(attempt - 1) times and never finished; it may crash the worker")
+            }
             outcome = try await route(message, work: work, timings: &timings, subject: &subject, actor: actor)
         } catch let refusal as BatchRefusal {
             outcome = try await quarantine(message, reason: refusal.reason, detail: refusal.detail, subject: subject, actor: actor)
@@ -186,14 +202,16 @@ public struct Pipeline: Sendable {
             planned = try BatchPlanner.plan(pages, rules: batchRules).get()
         }
 
-        // 4. Directives: each must exist and be usable; then the jobs are accepted at once.
+        // 4. Directives: each must exist and be usable; then the jobs are accepted at once. Jobs
+        // accepted on an earlier run (before a crash) stand: their uses are already counted.
+        let acceptedBefore = !(try await store.jobs(messageID: message.id).isEmpty)
         var directives: [DirectiveID: Directive] = [:]
         for job in planned where directives[job.directive] == nil {
             guard let directive = try await store.directive(job.directive) else {
                 throw BatchRefusal(reason: "unknown-directive", detail: "no directive \(job.directive.display) exists")
             }
             let status = directive.status(at: Date())
-            guard status.isActive else {
+            guard status.isActive || acceptedBefore else {
                 let reason =
                     switch status {
                     case .revoked: "revoked"
@@ -217,6 +235,7 @@ public struct Pipeline: Sendable {
         }
         try await journal(
             message.id, "accepted", jobs.map { "job \($0.number): directive \($0.directive.display)" }.joined(separator: "; "), actor)
+        CrashPoint.reached("after-accept")
 
         // 5. Documents and deliveries.
         clock = ContinuousClock.now
@@ -224,10 +243,16 @@ public struct Pipeline: Sendable {
         for (job, plan) in zip(jobs, planned) {
             guard let directive = directives[job.directive] else { continue }
             let document = work.appendingPathComponent("job-\(job.number).pdf")
-            try await Self.offPool {
-                try DocumentAssembler.writePDF(pages: plan.pages, to: document, creationDate: message.receivedAt)
+            let digest: String
+            do {
+                digest = try await Self.offPool {
+                    try DocumentAssembler.writePDF(pages: plan.pages, to: document, creationDate: message.receivedAt)
+                    return try Self.sha256(document)
+                }
+            } catch let error as WaybillError {
+                throw BatchRefusal(
+                    reason: "unreadable-attachment", detail: "job \(job.number): its document could not be made: \(error.message) [\(error.code)]")
             }
-            let digest = try Self.sha256(document)
             let fileName = FileNamePattern.render(
                 directive.options.fileNamePattern, date: message.receivedAt, directive: directive.id, messageID: message.id,
                 title: directive.title, job: job.number, extension: "pdf")
@@ -262,22 +287,26 @@ public struct Pipeline: Sendable {
         let existing = try await store.deliveries(messageID: messageID).first { $0.job == job && $0.destination == destination.uri }
         if let existing {
             if existing.state == .delivered { return existing.target }
-            if (try? Self.sha256(URL(fileURLWithPath: existing.target))) == existing.sha256 {
+            let target = URL(fileURLWithPath: existing.target)
+            if (try? await Self.offPool { try Self.sha256(target) }) == existing.sha256 {
                 try await store.markDelivered(messageID: messageID, job: job, destination: destination.uri, at: Date())
                 try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(existing.target) (found after a restart)", actor)
                 return existing.target
             }
         }
-        let folder = try folders.folder(for: destination)
+        let folders = self.folders
+        let folder = try await Self.offPool { try folders.open(destination) }
         for _ in 0..<100 {
-            let target = folders.freeTarget(in: folder, fileName: fileName)
+            let name = try await Self.offPool { folder.freeName(fileName) }
+            let target = folder.path + "/" + name
             try await store.planDelivery(
                 DeliveryRecord(
-                    messageID: messageID, job: job, destination: destination.uri, state: .planned, target: target.path, sha256: digest))
-            if try await Self.offPool({ try folders.write(document, to: target) }) {
+                    messageID: messageID, job: job, destination: destination.uri, state: .planned, target: target, sha256: digest))
+            if try await Self.offPool({ try folder.write(document, as: name) }) {
+                CrashPoint.reached("after-link")
                 try await store.markDelivered(messageID: messageID, job: job, destination: destination.uri, at: Date())
-                try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(target.path)", actor)
-                return target.path
+                try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(target)", actor)
+                return target
             }
         }
         throw WaybillError(.ioError, "no free file name for \(fileName) in \(folder.path)")
@@ -290,15 +319,19 @@ public struct Pipeline: Sendable {
         try Self.createDirectory(quarantineDirectory)
         let kept = quarantinedFile(message.id)
         if kept.standardizedFileURL.path != message.file.standardizedFileURL.path {
-            try? FileManager.default.removeItem(at: kept)
-            do {
-                try FileManager.default.copyItem(at: message.file, to: kept)
-            } catch {
-                throw WaybillError(.ioError, "cannot keep message \(message.id) in quarantine: \(error.localizedDescription)")
+            let source = message.file
+            let folder = quarantineDirectory
+            try await Self.offPool {
+                try? FileManager.default.removeItem(at: kept)
+                do {
+                    try FileManager.default.copyItem(at: source, to: kept)
+                } catch {
+                    throw WaybillError(.ioError, "cannot keep message \(message.id) in quarantine: \(error.localizedDescription)")
+                }
+                chmod(kept.path, 0o600)
+                try DurableFile.sync(kept.path)
+                DurableFile.syncDirectory(folder.path)
             }
-            chmod(kept.path, 0o600)
-            try DurableFile.sync(kept.path)
-            DurableFile.syncDirectory(quarantineDirectory.path)
         }
         try await store.quarantine(
             QuarantineEntry(
@@ -364,6 +397,10 @@ public struct Pipeline: Sendable {
             } catch {
                 throw BatchRefusal(reason: "unreadable-attachment", detail: "\(file.lastPathComponent): \(error.message) [\(error.code)]")
             }
+            guard pages.count + count <= ScanDecoder.maximumPages else {
+                throw BatchRefusal(
+                    reason: "unreadable-attachment", detail: "more than \(ScanDecoder.maximumPages) pages; Waybill routes at most that many")
+            }
             pages += (0..<count).map { PageReference(file: file.path, page: $0) }
         }
         return pages
@@ -408,5 +445,41 @@ enum DurableFile {
         guard fd >= 0 else { return }
         fsync(fd)
         close(fd)
+    }
+}
+
+/// An exclusive `flock` on `work/<id>.lock`: one process routes a message at a time. The lock
+/// dies with its process, so a crash never leaves a message locked.
+final class MessageLock {
+    private let fd: Int32
+
+    init(directory: URL, id: String) throws {
+        let path = directory.appendingPathComponent(id + ".lock").path
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw WaybillError(.ioError, "cannot lock message \(id): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw WaybillError(.messageBusy, "message \(id) is being routed by another process right now; try again shortly")
+        }
+    }
+
+    func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}
+
+extension WaybillError.Code {
+    public static let messageBusy = WaybillError.Code("message-busy")
+}
+
+/// Crash windows for the restart tests: `WAYBILL_TEST_CRASH_AT=after-accept` (or `after-link`)
+/// ends the process at once, as `kill -9` would, the first time that point is reached. Nothing
+/// happens when the variable is unset.
+enum CrashPoint {
+    static let armed = ProcessInfo.processInfo.environment["WAYBILL_TEST_CRASH_AT"]
+
+    static func reached(_ point: String) {
+        if armed == point { _exit(137) }
     }
 }

@@ -18,6 +18,7 @@ public final class SpoolWorker: Sendable {
     private let continuation: AsyncStream<String>.Continuation
     /// Queued or running: a message the start-up scan and the server both announce runs once.
     private let known = Mutex<Set<String>>([])
+    private let stopping = Atomic<Bool>(false)
 
     public init(pipeline: Pipeline, spool: Spool, concurrency: Int = 2, retryDelay: Duration = .seconds(30), logger: Logger) {
         self.pipeline = pipeline
@@ -35,7 +36,10 @@ public final class SpoolWorker: Sendable {
     }
 
     /// Stops taking messages; those running finish, those queued stay in the spool for the next start.
-    public func finish() { continuation.finish() }
+    public func finish() {
+        stopping.store(true, ordering: .relaxed)
+        continuation.finish()
+    }
 
     /// Runs until `finish()` (or cancellation), then waits for the messages in hand.
     public func run() async {
@@ -45,7 +49,7 @@ public final class SpoolWorker: Sendable {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for await id in queue {
-                if Task.isCancelled { break }
+                if Task.isCancelled || stopping.load(ordering: .relaxed) { break }
                 if running >= concurrency {
                     await group.next()
                     running -= 1
@@ -60,14 +64,15 @@ public final class SpoolWorker: Sendable {
     private func handle(_ id: String) async {
         defer { known.withLock { _ = $0.remove(id) } }
         do {
-            let envelope = try spool.envelope(id, as: SMTPEnvelope.self)
+            let spool = self.spool
+            let envelope = try await Pipeline.offPool { try spool.envelope(id, as: SMTPEnvelope.self) }
             let file = spool.messageURL(id)
             let received =
                 ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date) ?? Date()
             let message = IngestMessage(
                 id: id, file: file, sender: envelope.sender, recipients: envelope.recipients, receivedAt: received)
             _ = try await pipeline.process(message)
-            try spool.remove(id)
+            try await Pipeline.offPool { try spool.remove(id) }
         } catch {
             logger.error(
                 "message could not be routed; it stays in the spool",

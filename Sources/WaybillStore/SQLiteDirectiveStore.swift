@@ -56,6 +56,7 @@ public final class SQLiteDirectiveStore: DirectiveRepository {
                     """)
         }
         registerIngestMigrations(&migrator)
+        registerAttemptMigration(&migrator)
         return migrator
     }
 

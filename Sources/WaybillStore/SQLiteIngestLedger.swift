@@ -64,6 +64,21 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
+    static func registerAttemptMigration(_ migrator: inout DatabaseMigrator) {
+        // How many times the worker started on a message: a message that kills the process
+        // every time (a hostile PDF, say) must not take the service down forever.
+        migrator.registerMigration("v3-message-attempts") { db in
+            try db.execute(sql: "ALTER TABLE message ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0)")
+        }
+    }
+
+    public func beginAttempt(_ id: String) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE message SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
+            return try Int.fetchOne(db, sql: "SELECT attempts FROM message WHERE id = ?", arguments: [id]) ?? 0
+        }
+    }
+
     private static func encode(_ list: [String]) -> String {
         String(decoding: (try? JSONEncoder().encode(list)) ?? Data("[]".utf8), as: UTF8.self)
     }

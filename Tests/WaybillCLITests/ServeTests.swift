@@ -177,8 +177,10 @@ import WaybillScan
         let files = waitForFiles(cli, folder: "found", count: 1, seconds: 5)
         #expect(files.count == 1)
         #expect(try cli.run(["quarantine", "release", id]).status == 1, "a rerouted message is no longer held")
-        let journal = try cli.ok(["quarantine", "show", id])
-        #expect(journal.contains("rerouted") || journal.contains("delivered"))
+        let journal = try #require(try cli.json(["quarantine", "show", id, "--json"]) as? [String: Any])
+        let events = ((journal["journal"] as? [[String: Any]]) ?? []).compactMap { $0["event"] as? String }
+        #expect(events.contains("quarantined") && events.contains("rerouted") && events.contains("delivered"), "\(events)")
+        #expect((journal["entry"] as? [String: Any])?["state"] as? String == "rerouted")
         #expect(server.stop() == 0)
     }
 
@@ -201,6 +203,37 @@ import WaybillScan
         cli.environment["WAYBILL_RULES"] = "invoices@scan.example.com=teleport"
         let bad = try cli.run(["rules", "list"])
         #expect(bad.status == 1 && bad.stderr.contains("[config-error]"))
+    }
+
+    /// The process dies at the worst moments (just after the jobs are accepted, just after the
+    /// document is linked into the folder); the restart delivers once and counts one use.
+    @Test(arguments: ["after-accept", "after-link"]) func aCrashAtAnyPointDeliversOnce(point: String) throws {
+        let cli = try CLI()
+        let created = try cli.json([
+            "directive", "create", "--title", "Once", "--owner", "ap@example.com", "--to", "folder:archive/once", "--max-uses", "1", "--json",
+        ])
+        let id = try #require((created as? [String: Any])?["id"] as? String)
+        _ = try cli.ok(["sheet", id, "-o", "sheet.pdf"])
+        let scan = cli.directory + "/scan.pdf"
+        _ = try CLI.run(
+            "/usr/bin/python3", [Self.root.appendingPathComponent("Fixtures/make_batch.py").path, scan, "sheet:sheet.pdf", "doc:PAGE-X1"],
+            in: cli.directory)
+        let crashing = try Server(cli, environment: ["WAYBILL_TEST_CRASH_AT": point, "WAYBILL_GREETING_DELAY": "0"])
+        let sent = try CLI.run(
+            "/usr/bin/swaks", ["--server", "127.0.0.1:\(crashing.port)", "--to", "scan@localhost", "--attach", "@" + scan], in: cli.directory)
+        #expect(sent.stdout.contains("250 2.0.0 Ok: queued as"))
+        crashing.process.waitUntilExit()
+        #expect(crashing.process.terminationStatus == 137, "the crash point was reached: \(crashing.output)")
+
+        let server = try Server(cli)
+        let files = waitForFiles(cli, folder: "once", count: 1)
+        usleep(300_000)
+        #expect(waitForFiles(cli, folder: "once", count: 1, seconds: 1).count == 1)
+        if let file = files.first { #expect(try Self.labels(file) == ["PAGE-X1"]) }
+        let shown = try #require(try cli.json(["directive", "show", id, "--json"]) as? [String: Any])
+        #expect(shown["use_count"] as? Int == 1)
+        #expect((try cli.json(["quarantine", "list", "--json"]) as? [Any])?.isEmpty == true, "\(server.output)")
+        #expect(server.stop() == 0)
     }
 
     /// `kill -9` in the middle of 200 messages, then a restart: every message that got its 250

@@ -130,7 +130,7 @@ import WaybillStore
         #expect(try Self.labels(delivered[0]) == ["PAGE-A1", "PAGE-A2"])
         #expect(delivered[0].lastPathComponent.contains(directive.id.rawValue))
         #expect(delivered[0].lastPathComponent.contains(message.id))
-        // Passed through, not re-encoded: no larger than the scan it came from.
+        // No larger than the scan it came from (the byte-for-byte check of the images is below).
         let scanSize = try #require(try FileManager.default.attributesOfItem(atPath: scan)[.size] as? Int)
         let outSize = try #require(try FileManager.default.attributesOfItem(atPath: delivered[0].path)[.size] as? Int)
         #expect(outSize < scanSize)
@@ -262,9 +262,10 @@ import WaybillStore
     /// its own file by its hash and writes nothing twice.
     @Test func aRestartAfterTheWriteDeliversNothingTwice() async throws {
         let world = try World()
-        let directive = try await world.directive()
+        // One use: the restart must not count the accepted job again, nor refuse it as used up.
+        let directive = try await world.directive(maxUses: 1)
         let message = try world.mail([try world.scan(["sheet:" + world.sheet(directive), "doc:PAGE-F1"])])
-        _ = try await world.pipeline.process(message)
+        #expect(try await world.pipeline.process(message).name == "delivered")
         let first = world.delivered()
         #expect(first.count == 1)
         // The database as a crash in that window leaves it (the file is there, the record says
@@ -282,8 +283,34 @@ import WaybillStore
                 """,
                 world.data.databasePath,
             ])
-        _ = try await world.pipeline.process(message)
+        #expect(try await world.pipeline.process(message).name == "delivered")
         #expect(world.delivered() == first)
+        #expect(try await world.store.directive(directive.id)?.useCount == 1)
+        let events = try await world.store.journal(messageID: message.id)
+        #expect(events.contains { $0.event == "delivered" && $0.detail.contains("found after a restart") })
+    }
+
+    /// A message that never finishes (it kills the worker each time) is set aside, not retried forever.
+    @Test func aMessageThatKeepsCrashingTheWorkerIsQuarantined() async throws {
+        let world = try World()
+        let directive = try await world.directive()
+        let message = try world.mail([try world.scan(["sheet:" + world.sheet(directive), "doc:PAGE-G1"])])
+        _ = try await world.store.openMessage(
+            MessageRecord(id: message.id, receivedAt: Date(), sender: message.sender, recipients: message.recipients, size: 1))
+        for _ in 0..<Pipeline.maximumAttempts { _ = try await world.store.beginAttempt(message.id) }
+        #expect(try await world.pipeline.process(message).name == "quarantined:worker-crash")
+        #expect(world.delivered().isEmpty)
+    }
+
+    /// An attachment the decoder reads but a document cannot be made of: quarantined, not retried.
+    @Test func anAttachmentThatCannotBeAssembledIsQuarantined() async throws {
+        let placeholder = try World()
+        let directive = try await placeholder.directive(folder: "fixed")
+        let world = World(sharing: placeholder, rules: [try RoutingRule(pattern: "fixed@localhost", action: .applyDirective(directive.id))])
+        let junk = world.directory.appendingPathComponent("photo.jpg")
+        try Data([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [UInt8](repeating: 0x41, count: 64)).write(to: junk)
+        let outcome = try await world.pipeline.process(try world.mail([junk.path], to: "fixed@localhost"))
+        #expect(outcome.name == "quarantined:unreadable-attachment")
     }
 }
 
