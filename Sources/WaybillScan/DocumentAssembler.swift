@@ -111,16 +111,49 @@ public enum DocumentAssembler {
                 }
             case .png:
                 guard reference.page == 0 else { throw WaybillError(.unreadableDocument, "a PNG has one page") }
+                // cairo reads the PNG in colour; its size is checked from the header first.
                 let data = try Self.read(reference.file)
-                let image = try ImageReaders.png(data)
-                try Self.paint(gray: image, surface: surface, dpi: Self.pngDPI(data))
+                let head = [UInt8](data.prefix(24))
+                guard head.count == 24 else { throw WaybillError(.unreadableDocument, "a truncated PNG") }
+                let width = Int(head[16]) << 24 | Int(head[17]) << 16 | Int(head[18]) << 8 | Int(head[19])
+                let height = Int(head[20]) << 24 | Int(head[21]) << 16 | Int(head[22]) << 8 | Int(head[23])
+                try ImageReaders.checkSize(width, height, "the PNG")
+                guard let image = cairo_image_surface_create_from_png(reference.file),
+                    cairo_surface_status(image) == CAIRO_STATUS_SUCCESS
+                else { throw WaybillError(.unreadableDocument, "not a readable PNG") }
+                defer { cairo_surface_destroy(image) }
+                try Self.paint(
+                    surface: surface, pixelWidth: Int(cairo_image_surface_get_width(image)),
+                    pixelHeight: Int(cairo_image_surface_get_height(image)), dpi: Self.pngDPI(data), image: image)
             case .tiff:
                 let document: TIFFDocument
                 if let open = tiffs[reference.file] { document = open } else { document = try TIFFDocument(path: reference.file) }
                 tiffs[reference.file] = document
                 let dpi = document.resolution(reference.page)
-                let image = try document.page(reference.page)
-                try Self.paint(gray: image, surface: surface, dpi: dpi)
+                let page = try document.rgbaPage(reference.page)
+                try Self.paint(surface: surface, pixelWidth: page.width, pixelHeight: page.height, dpi: dpi) {
+                    (image: OpaquePointer) throws(WaybillError) in
+                    cairo_surface_flush(image)
+                    guard let data = cairo_image_surface_get_data(image) else {
+                        throw WaybillError(.renderFailed, "cannot write into the image")
+                    }
+                    let stride = Int(cairo_image_surface_get_stride(image))
+                    page.pixels.withUnsafeBufferPointer { pixels in
+                        for y in 0..<page.height {
+                            let row = UnsafeMutableRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
+                            for x in 0..<page.width {
+                                // libtiff's ABGR, alpha premultiplied, onto white as cairo's xRGB.
+                                let pixel = pixels[y * page.width + x]
+                                let white = 255 - (pixel >> 24)
+                                let r = min(255, (pixel & 0xFF) + white)
+                                let g = min(255, ((pixel >> 8) & 0xFF) + white)
+                                let b = min(255, ((pixel >> 16) & 0xFF) + white)
+                                row[x] = 0xFF00_0000 | r << 16 | g << 8 | b
+                            }
+                        }
+                    }
+                    cairo_surface_mark_dirty(image)
+                }
             }
         }
 
@@ -136,15 +169,22 @@ public enum DocumentAssembler {
             prepare: (OpaquePointer) throws(WaybillError) -> Void
         ) throws(WaybillError) {
             try ImageReaders.checkSize(pixelWidth, pixelHeight, "the image")
-            let dpi = dpi ?? (DocumentAssembler.defaultDPI, DocumentAssembler.defaultDPI)
-            let width = Double(pixelWidth) * 72 / dpi.x
-            let height = Double(pixelHeight) * 72 / dpi.y
             // The pixels of a labelled image are never touched: calloc'd pages stay unmapped.
             guard let image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(pixelWidth), Int32(pixelHeight)),
                 cairo_surface_status(image) == CAIRO_STATUS_SUCCESS
             else { throw WaybillError(.renderFailed, "cannot allocate a \(pixelWidth)×\(pixelHeight) image") }
             defer { cairo_surface_destroy(image) }
             try prepare(image)
+            try paint(surface: surface, pixelWidth: pixelWidth, pixelHeight: pixelHeight, dpi: dpi, image: image)
+        }
+
+        /// One page showing `image` at its scanned size.
+        static func paint(
+            surface: OpaquePointer, pixelWidth: Int, pixelHeight: Int, dpi: (x: Double, y: Double)?, image: OpaquePointer
+        ) throws(WaybillError) {
+            let dpi = dpi ?? (DocumentAssembler.defaultDPI, DocumentAssembler.defaultDPI)
+            let width = Double(pixelWidth) * 72 / dpi.x
+            let height = Double(pixelHeight) * 72 / dpi.y
             cairo_pdf_surface_set_size(surface, width, height)
             let cr = cairo_create(surface)!
             defer { cairo_destroy(cr) }
@@ -152,26 +192,6 @@ public enum DocumentAssembler {
             cairo_set_source_surface(cr, image, 0, 0)
             cairo_paint(cr)
             cairo_show_page(cr)
-        }
-
-        static func paint(gray: GrayImage, surface: OpaquePointer, dpi: (x: Double, y: Double)?) throws(WaybillError) {
-            try paint(surface: surface, pixelWidth: gray.width, pixelHeight: gray.height, dpi: dpi) { (image: OpaquePointer) throws(WaybillError) in
-                cairo_surface_flush(image)
-                guard let data = cairo_image_surface_get_data(image) else {
-                    throw WaybillError(.renderFailed, "cannot write into the image")
-                }
-                let stride = Int(cairo_image_surface_get_stride(image))
-                gray.pixels.withUnsafeBufferPointer { pixels in
-                    for y in 0..<gray.height {
-                        let row = UnsafeMutableRawPointer(data + y * stride).assumingMemoryBound(to: UInt32.self)
-                        for x in 0..<gray.width {
-                            let value = UInt32(pixels[y * gray.width + x])
-                            row[x] = 0xFF00_0000 | value << 16 | value << 8 | value
-                        }
-                    }
-                }
-                cairo_surface_mark_dirty(image)
-            }
         }
 
         /// The pHYs chunk's resolution, if the PNG has one in metres.

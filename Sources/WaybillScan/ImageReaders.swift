@@ -119,6 +119,22 @@ public final class TIFFDocument {
     }
 
     public func page(_ index: Int) throws(WaybillError) -> GrayImage {
+        let page = try rgbaPage(index)
+        var pixels = [UInt8](repeating: 255, count: page.pixels.count)
+        for index in page.pixels.indices {
+            let pixel = page.pixels[index]  // ABGR, alpha premultiplied: composite on white
+            let alpha = (pixel >> 24) & 0xFF
+            let r = pixel & 0xFF
+            let g = (pixel >> 8) & 0xFF
+            let b = (pixel >> 16) & 0xFF
+            let luma = (r * 77 + g * 150 + b * 29) >> 8
+            pixels[index] = UInt8(min(255, luma + (255 - alpha)))
+        }
+        return GrayImage(width: page.width, height: page.height, pixels: pixels)
+    }
+
+    /// Page `index` in colour: libtiff's ABGR pixels (alpha premultiplied), top row first.
+    public func rgbaPage(_ index: Int) throws(WaybillError) -> (width: Int, height: Int, pixels: [UInt32]) {
         guard index >= 0, index < pageCount, TIFFSetDirectory(tiff, UInt32(index)) != 0 else {
             throw WaybillError(.unreadableDocument, "no page \(index) in the TIFF")
         }
@@ -133,16 +149,6 @@ public final class TIFFDocument {
             TIFFReadRGBAImageOriented(tiff, width, height, $0.baseAddress, Int32(ORIENTATION_TOPLEFT), 0)
         }
         guard read != 0 else { throw WaybillError(.unreadableDocument, "TIFF page \(index) could not be decoded") }
-        var pixels = [UInt8](repeating: 255, count: raster.count)
-        for index in raster.indices {
-            let pixel = raster[index]  // ABGR, alpha premultiplied: composite on white
-            let alpha = (pixel >> 24) & 0xFF
-            let r = pixel & 0xFF
-            let g = (pixel >> 8) & 0xFF
-            let b = (pixel >> 16) & 0xFF
-            let luma = (r * 77 + g * 150 + b * 29) >> 8
-            pixels[index] = UInt8(min(255, luma + (255 - alpha)))
-        }
-        return GrayImage(width: Int(width), height: Int(height), pixels: pixels)
+        return (Int(width), Int(height), raster)
     }
 }

@@ -258,6 +258,53 @@ import WaybillStore
         #expect(try Self.labels(try #require(world.delivered("invoices").first)) == ["PAGE-E1", "PAGE-E2"])
     }
 
+    /// Colour scans stay in colour: a PNG and a deflate TIFF, each a page of the delivered PDF.
+    @Test func colourPagesKeepTheirColour() async throws {
+        let placeholder = try World()
+        let directive = try await placeholder.directive(folder: "colour")
+        let world = World(sharing: placeholder, rules: [try RoutingRule(pattern: "colour@localhost", action: .applyDirective(directive.id))])
+        let png = world.directory.appendingPathComponent("photo.png").path
+        let tiff = world.directory.appendingPathComponent("photo.tif").path
+        try Self.run(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import sys
+                from PIL import Image, ImageDraw
+                image = Image.new("RGB", (850, 1100), (255, 255, 255))
+                ImageDraw.Draw(image).rectangle([100, 100, 500, 400], fill=(200, 30, 30))
+                image.save(sys.argv[1], dpi=(100, 100))
+                image.save(sys.argv[2], compression="tiff_deflate", dpi=(100, 100))
+                """,
+                png, tiff,
+            ])
+        let outcome = try await world.pipeline.process(try world.mail([png, tiff], to: "colour@localhost"))
+        #expect(outcome.name == "delivered")
+        let out = try #require(world.delivered("colour").first)
+        let list = Process()
+        list.executableURL = URL(fileURLWithPath: "/usr/bin/pdfimages")
+        list.arguments = ["-list", out.path]
+        let pipe = Pipe()
+        list.standardOutput = pipe
+        try list.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        list.waitUntilExit()
+        let rows = text.split(separator: "\n").dropFirst(2)
+        #expect(rows.count == 2, "\(text)")
+        #expect(rows.allSatisfy { $0.contains(" rgb ") && $0.contains(" 850 ") }, "\(text)")
+        // Each page is the scan's size at its 100 dpi: 8.5 × 11 inches.
+        let info = Process()
+        info.executableURL = URL(fileURLWithPath: "/usr/bin/pdfinfo")
+        info.arguments = [out.path]
+        let infoPipe = Pipe()
+        info.standardOutput = infoPipe
+        try info.run()
+        let infoText = String(decoding: infoPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        info.waitUntilExit()
+        #expect(infoText.contains("(letter)"), "\(infoText)")
+    }
+
     /// A crash after the file was written but before it was recorded: the restart recognizes
     /// its own file by its hash and writes nothing twice.
     @Test func aRestartAfterTheWriteDeliversNothingTwice() async throws {
