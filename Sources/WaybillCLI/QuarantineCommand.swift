@@ -137,9 +137,8 @@ struct QuarantineCommand: AsyncParsableCommand {
             throw WaybillError(.invalidQuarantineAction, "message \(id) is \(entry.state.rawValue), not held")
         }
         let pipeline = try pipeline(context, store)
-        let message = IngestMessage(
-            id: id, file: pipeline.quarantinedFile(id), sender: entry.sender, recipients: entry.recipients,
-            receivedAt: (try await store.message(id))?.receivedAt ?? entry.at, directiveOverride: override)
+        let message = pipeline.quarantinedMessage(
+            entry, receivedAt: (try await store.message(id))?.receivedAt ?? entry.at, directiveOverride: override)
         try await store.journal(
             JournalEntry(
                 at: Date(), messageID: id, event: newState == .rerouted ? "rerouted" : "released",
@@ -147,12 +146,12 @@ struct QuarantineCommand: AsyncParsableCommand {
                 actor: actor))
         let outcome = try await pipeline.process(message, actor: actor, again: true)
         switch outcome {
-        case .delivered(let jobs, let files):
+        case .delivered(let jobs, let files, _):
             try await store.setQuarantineState(id, newState, at: Date())
             try? FileManager.default.removeItem(at: pipeline.quarantinedFile(id))
             print("Delivered message \(id): \(jobs) job(s).")
             for file in files { print("  \(file)") }
-        case .quarantined(let reason, let detail):
+        case .quarantined(let reason, let detail, _):
             throw WaybillError(.stillQuarantined, "message \(id) is still refused: \(reason): \(detail)")
         }
     }

@@ -8,7 +8,8 @@ public struct WaybillCommand: AsyncParsableCommand {
         commandName: "waybill",
         abstract: "Routing sheets and scan routing.",
         subcommands: [
-            ServeCommand.self, DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self, RulesCommand.self,
+            ServeCommand.self, IngestCommand.self, DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self,
+            RulesCommand.self,
             QuarantineCommand.self, SMTPPasswordCommand.self, BenchCommand.self,
         ]
     )

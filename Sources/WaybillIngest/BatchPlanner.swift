@@ -38,9 +38,16 @@ public struct PlannedJob: Sendable, Hashable {
 }
 
 /// Why a batch cannot be routed: a stable reason and words for a person.
-public struct BatchRefusal: Error, Sendable, Hashable {
+public struct BatchRefusal: Error, Sendable {
     public var reason: String
     public var detail: String
+    /// How far planning got before the refusal (for the journal and `--dry-run`).
+    public var plan: Pipeline.Plan?
+
+    public init(reason: String, detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
 }
 
 public enum BatchPlanner {

@@ -17,10 +17,15 @@ public struct IngestMessage: Sendable {
     public var receivedAt: Date
     /// Set by an operator's `quarantine reroute`: skip the rules, use this directive.
     public var directiveOverride: DirectiveID?
+    /// A mail message (from SMTP or an `.eml` file) whose attachments are the scans; false for
+    /// a scan file itself, from `waybill ingest`, which searches for routing sheets.
+    public var isMail: Bool
 
     public init(
-        id: String, file: URL, sender: String, recipients: [String], receivedAt: Date, directiveOverride: DirectiveID? = nil
+        id: String, file: URL, sender: String, recipients: [String], receivedAt: Date, directiveOverride: DirectiveID? = nil,
+        isMail: Bool = true
     ) {
+        self.isMail = isMail
         self.id = id
         self.file = file
         self.sender = sender
@@ -33,13 +38,13 @@ public struct IngestMessage: Sendable {
 /// What became of a message.
 public enum IngestOutcome: Sendable, Hashable {
     /// Every job delivered to every folder destination; the paths written.
-    case delivered(jobs: Int, files: [String])
-    case quarantined(reason: String, detail: String)
+    case delivered(jobs: Int, files: [String], pages: Int = 0)
+    case quarantined(reason: String, detail: String, pages: Int = 0)
 
     public var name: String {
         switch self {
         case .delivered: "delivered"
-        case .quarantined(let reason, _): "quarantined:\(reason)"
+        case .quarantined(let reason, _, _): "quarantined:\(reason)"
         }
     }
 }
@@ -76,7 +81,22 @@ public struct Pipeline: Sendable {
     public var workDirectory: URL { dataDirectory.url.appendingPathComponent("work", isDirectory: true) }
     public var quarantineDirectory: URL { dataDirectory.url.appendingPathComponent("quarantine", isDirectory: true) }
 
-    public func quarantinedFile(_ id: String) -> URL { quarantineDirectory.appendingPathComponent(id + ".eml") }
+    /// Where a refused message's original is kept: `<id>.eml` for mail, `<id>.<ext>` for a scan
+    /// file from `ingest` (found by its id when the extension is not known).
+    public func quarantinedFile(_ id: String, extension ext: String? = nil) -> URL {
+        if let ext { return quarantineDirectory.appendingPathComponent(id + "." + ext) }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: quarantineDirectory.path)) ?? []
+        let name = names.first { $0.hasPrefix(id + ".") && !$0.hasSuffix(".tmp") } ?? id + ".eml"
+        return quarantineDirectory.appendingPathComponent(name)
+    }
+
+    /// A quarantined original as a message to run again: mail if it is a `.eml`, else a scan file.
+    public func quarantinedMessage(_ entry: QuarantineEntry, receivedAt: Date, directiveOverride: DirectiveID?) -> IngestMessage {
+        let file = quarantinedFile(entry.messageID)
+        return IngestMessage(
+            id: entry.messageID, file: file, sender: entry.sender, recipients: entry.recipients, receivedAt: receivedAt,
+            directiveOverride: directiveOverride, isMail: file.pathExtension == "eml")
+    }
 
     /// Routes one message to the end: delivered, or quarantined with its original kept.
     /// Throws only when the outcome could not be recorded (the store or the disk failed): the
@@ -127,9 +147,10 @@ public struct Pipeline: Sendable {
             }
             outcome = try await route(message, work: work, timings: &timings, subject: &subject, actor: actor)
         } catch let refusal as BatchRefusal {
-            outcome = try await quarantine(message, reason: refusal.reason, detail: refusal.detail, subject: subject, actor: actor)
+            outcome = try await quarantine(
+                message, reason: refusal.reason, detail: refusal.detail, subject: subject, pages: refusal.plan?.pages ?? 0, actor: actor)
         }
-        if case .delivered(let jobs, let files) = outcome {
+        if case .delivered(let jobs, let files, _) = outcome {
             try await store.finishMessage(message.id, state: .done, outcome: "delivered", at: Date())
             try await journal(message.id, "done", "\(jobs) job(s), \(files.count) file(s) delivered", actor)
         }
@@ -148,65 +169,104 @@ public struct Pipeline: Sendable {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    private func route(
-        _ message: IngestMessage, work: URL, timings: inout [String: Duration], subject: inout String?, actor: String
-    ) async throws
-        -> IngestOutcome
-    {
+    /// What routing a message would do, found without changing anything: the rule, the
+    /// attachments, the pages and sheets, the jobs and their directives. `ingest --dry-run`
+    /// prints it; `process` carries it out. A refusal is thrown as a `BatchRefusal`.
+    public struct Plan: Sendable {
+        public var rule: String?
+        public var subject: String?
+        public var attachments: [String] = []
+        /// Attachments that are not scans (they are not delivered).
+        public var skipped: [String] = []
+        public var pages = 0
+        public var sheets = 0
+        public var jobs: [PlannedJob] = []
+        public var directives: [DirectiveID: Directive] = [:]
+        /// Journal lines for the planning steps, written when the plan is carried out.
+        var history: [(event: String, detail: String)] = []
+        var timings: [String: Duration] = [:]
+    }
+
+    /// Plans a message into `work` (its attachments are written there). Reads the store, writes nothing to it.
+    public func plan(_ message: IngestMessage, work: URL) async throws -> Plan {
+        var plan = Plan()
+        do {
+            try await makePlan(message, work: work, into: &plan)
+        } catch var refusal as BatchRefusal {
+            refusal.plan = plan
+            throw refusal
+        }
+        return plan
+    }
+
+    private func makePlan(_ message: IngestMessage, work: URL, into plan: inout Plan) async throws {
         // 1. The routing rule: an operator's override, else the first recipient a rule accepts.
         var fixedDirective = message.directiveOverride
-        if fixedDirective == nil {
+        if fixedDirective == nil, message.isMail, !message.recipients.isEmpty {
             let matches = message.recipients.compactMap { rules.match($0) }
             guard let match = matches.first(where: { if case .refuse = $0.rule.action { false } else { true } }) else {
                 throw BatchRefusal(reason: "no-rule", detail: "no routing rule accepts \(message.recipients.joined(separator: ", "))")
             }
             if case .applyDirective(let id) = match.rule.action { fixedDirective = id }
-            try await journal(message.id, "rule", "rule \(match.number) (\(match.rule.pattern)): \(match.rule.actionDescription)", actor)
+            plan.rule = "rule \(match.number) (\(match.rule.pattern)): \(match.rule.actionDescription)"
+            plan.history.append(("rule", plan.rule!))
         }
 
-        // 2. MIME: attachments to files, streaming.
+        // 2. MIME: attachments to files, streaming. A scan file from a folder is its own attachment.
         var clock = ContinuousClock.now
-        let parsed: MIMEMessage
-        do {
-            parsed = try await Self.offPool { try MIMEParser.extract(messageAt: message.file, into: work) }
-        } catch let error as WaybillError {
-            throw BatchRefusal(reason: "unreadable-message", detail: "the message could not be parsed: \(error.message)")
-        }
-        timings["mime"] = ContinuousClock.now - clock
-        subject = parsed.subject
-        let scans = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }
-        let skipped = parsed.attachments.filter { ScanFormat(path: $0.url.path) == nil }
-        if !skipped.isEmpty {
-            try await journal(
-                message.id, "skipped", "not scans (PDF, TIFF, JPEG, PNG): \(skipped.map(\.filename).joined(separator: ", "))", actor)
-        }
-        guard !scans.isEmpty else {
-            throw BatchRefusal(
-                reason: "no-attachment",
-                detail: parsed.attachments.isEmpty
-                    ? "the message has no attachments" : "no attachment is a scan (PDF, TIFF, JPEG or PNG)")
+        var scans: [URL] = []
+        if message.isMail {
+            let parsed: MIMEMessage
+            do {
+                parsed = try await Self.offPool { try MIMEParser.extract(messageAt: message.file, into: work) }
+            } catch let error as WaybillError {
+                throw BatchRefusal(reason: "unreadable-message", detail: "the message could not be parsed: \(error.message)")
+            }
+            plan.timings["mime"] = ContinuousClock.now - clock
+            plan.subject = parsed.subject
+            scans = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }.map(\.url)
+            plan.attachments = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }.map(\.filename)
+            plan.skipped = parsed.attachments.filter { ScanFormat(path: $0.url.path) == nil }.map(\.filename)
+            if !plan.skipped.isEmpty {
+                plan.history.append(("skipped", "not scans (PDF, TIFF, JPEG, PNG): \(plan.skipped.joined(separator: ", "))"))
+            }
+            guard !scans.isEmpty else {
+                throw BatchRefusal(
+                    reason: "no-attachment",
+                    detail: parsed.attachments.isEmpty
+                        ? "the message has no attachments" : "no attachment is a scan (PDF, TIFF, JPEG or PNG)")
+            }
+        } else {
+            guard ScanFormat(path: message.file.path) != nil else {
+                throw BatchRefusal(reason: "unreadable-attachment", detail: "not a PDF, TIFF, JPEG or PNG file")
+            }
+            scans = [message.file]
+            plan.attachments = [message.file.lastPathComponent]
         }
 
         // 3. Pages: decoded for sheets, or all of them for a fixed directive.
         clock = ContinuousClock.now
-        let planned: [PlannedJob]
+        let files = scans
         if let fixedDirective {
-            let pages = try await Self.offPool { try Self.countPages(scans.map(\.url)) }
-            planned = [PlannedJob(directive: fixedDirective, sheet: nil, pages: pages)]
+            let pages = try await Self.offPool { try Self.countPages(files) }
+            plan.pages = pages.count
+            plan.jobs = [PlannedJob(directive: fixedDirective, sheet: nil, pages: pages)]
         } else {
-            let keys = try dataDirectory.loadOrCreateKeys()
-            let pages = try await Self.offPool { try Self.classify(scans.map(\.url), keys: keys) }
-            timings["decode"] = ContinuousClock.now - clock
-            let sheets = pages.filter { if case .sheet = $0.1 { true } else { false } }.count
-            try await journal(message.id, "decoded", "\(pages.count) page(s) in \(scans.count) file(s), \(sheets) routing sheet(s)", actor)
-            planned = try BatchPlanner.plan(pages, rules: batchRules).get()
+            // Existing keys only: planning creates nothing (a data directory without keys verifies no sheet).
+            let keys =
+                FileManager.default.fileExists(atPath: dataDirectory.keysPath) ? try dataDirectory.loadKeys() : SigningKeys(keys: [])
+            let pages = try await Self.offPool { try Self.classify(files, keys: keys) }
+            plan.timings["decode"] = ContinuousClock.now - clock
+            plan.pages = pages.count
+            plan.sheets = pages.filter { if case .sheet = $0.1 { true } else { false } }.count
+            plan.history.append(("decoded", "\(pages.count) page(s) in \(scans.count) file(s), \(plan.sheets) routing sheet(s)"))
+            plan.jobs = try BatchPlanner.plan(pages, rules: batchRules).get()
         }
 
-        // 4. Directives: each must exist and be usable; then the jobs are accepted at once. Jobs
-        // accepted on an earlier run (before a crash) stand: their uses are already counted.
+        // 4. Directives: each must exist and be usable. Jobs accepted on an earlier run (before
+        // a crash) stand: their uses are already counted.
         let acceptedBefore = !(try await store.jobs(messageID: message.id).isEmpty)
-        var directives: [DirectiveID: Directive] = [:]
-        for job in planned where directives[job.directive] == nil {
+        for job in plan.jobs where plan.directives[job.directive] == nil {
             guard let directive = try await store.directive(job.directive) else {
                 throw BatchRefusal(reason: "unknown-directive", detail: "no directive \(job.directive.display) exists")
             }
@@ -221,8 +281,29 @@ public struct Pipeline: Sendable {
                     }
                 throw BatchRefusal(reason: reason, detail: status.explanation(for: job.directive))
             }
-            directives[job.directive] = directive
+            plan.directives[job.directive] = directive
         }
+    }
+
+    private func route(
+        _ message: IngestMessage, work: URL, timings: inout [String: Duration], subject: inout String?, actor: String
+    ) async throws -> IngestOutcome {
+        let plan: Plan
+        do {
+            plan = try await self.plan(message, work: work)
+        } catch let refusal as BatchRefusal {
+            if let partial = refusal.plan {
+                subject = partial.subject
+                for line in partial.history { try await journal(message.id, line.event, line.detail, actor) }
+            }
+            throw refusal
+        }
+        subject = plan.subject
+        timings.merge(plan.timings) { $1 }
+        for line in plan.history { try await journal(message.id, line.event, line.detail, actor) }
+        let planned = plan.jobs
+        let directives = plan.directives
+        var clock = ContinuousClock.now
         let jobs: [JobRecord]
         do {
             jobs = try await store.acceptJobs(messageID: message.id, directives: planned.map(\.directive), at: Date())
@@ -276,7 +357,7 @@ public struct Pipeline: Sendable {
             }
         }
         timings["deliver"] = ContinuousClock.now - clock
-        return .delivered(jobs: jobs.count, files: files)
+        return .delivered(jobs: jobs.count, files: files, pages: plan.pages)
     }
 
     /// Exactly once per (message, job, destination): the target and the document's hash are
@@ -314,10 +395,11 @@ public struct Pipeline: Sendable {
 
     /// Keeps the original, records why, and takes it out of the spool's hands.
     private func quarantine(
-        _ message: IngestMessage, reason: String, detail: String, subject: String?, actor: String
+        _ message: IngestMessage, reason: String, detail: String, subject: String?, pages: Int = 0, actor: String
     ) async throws -> IngestOutcome {
         try Self.createDirectory(quarantineDirectory)
-        let kept = quarantinedFile(message.id)
+        let ext = message.isMail ? "eml" : (message.file.pathExtension.isEmpty ? "bin" : message.file.pathExtension.lowercased())
+        let kept = quarantinedFile(message.id, extension: ext)
         if kept.standardizedFileURL.path != message.file.standardizedFileURL.path {
             let source = message.file
             let folder = quarantineDirectory
@@ -339,7 +421,7 @@ public struct Pipeline: Sendable {
                 recipients: message.recipients, subject: subject))
         try await store.finishMessage(message.id, state: .quarantined, outcome: reason, at: Date())
         try await journal(message.id, "quarantined", "\(reason): \(detail)", actor)
-        return .quarantined(reason: reason, detail: detail)
+        return .quarantined(reason: reason, detail: detail, pages: pages)
     }
 
     func journal(_ id: String, _ event: String, _ detail: String, _ actor: String) async throws {
