@@ -4,10 +4,11 @@ import Synchronization
 import WaybillCore
 import WaybillIngest
 
-/// `ingest --watch`: a hot folder. Files are ingested once complete: their size and modification
-/// time unchanged for `settle` seconds (a scanner writing to a share closes the file when done,
-/// and a file still growing is left for the next look). The folders are looked at every half
-/// second; SIGINT or SIGTERM ends the watch after the file in hand.
+/// `ingest --watch`: a hot folder. Files are ingested once complete: closed by their writer
+/// (inotify's `IN_CLOSE_WRITE`, or moved in whole, `IN_MOVED_TO`), or, where inotify sees
+/// nothing (a network share written by another machine), with size and modification time
+/// unchanged for `settle` seconds. The folders are walked every half second, at once when
+/// inotify reports something; SIGINT or SIGTERM ends the watch after the file in hand.
 struct HotFolder {
     let paths: [String]
     let recursive: Bool
@@ -30,17 +31,26 @@ struct HotFolder {
         }
         defer { sources.forEach { $0.cancel() } }
         FileHandle.standardError.write(Data("Watching \(paths.joined(separator: ", ")); Ctrl-C stops.\n".utf8))
+        let paths = self.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var pending: [String: (seen: Seen, since: ContinuousClock.Instant)] = [:]
         var done: [String: Seen] = [:]
+        let notify = Inotify()
         while !stop.load(ordering: .relaxed) {
             var present = Set<String>()
+            for path in paths { notify?.watch(path) }
+            let closed = notify?.closedFiles() ?? []
             try await FolderIngest.walk(paths, recursive: recursive) { url in
                 var info = stat()
                 guard stat(url.path, &info) == 0 else { return }
                 let seen = Seen(size: Int64(info.st_size), modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
                 present.insert(url.path)
+                if recursive { notify?.watch(url.deletingLastPathComponent().path) }
                 if done[url.path] == seen { return }
-                if let previous = pending[url.path], previous.seen == seen {
+                if closed.contains(url.path), seen.size > 0 {
+                    pending[url.path] = nil
+                    done[url.path] = seen
+                    await ingest(url)
+                } else if let previous = pending[url.path], previous.seen == seen {
                     guard ContinuousClock.now - previous.since >= .milliseconds(Int(settle * 1000)), seen.size > 0 else { return }
                     pending[url.path] = nil
                     done[url.path] = seen
@@ -52,7 +62,62 @@ struct HotFolder {
             // Forget what left the folder (moved away, deleted): a new file by that name is new.
             done = done.filter { present.contains($0.key) }
             pending = pending.filter { present.contains($0.key) }
-            try? await Task.sleep(for: .milliseconds(500))
+            if let notify {
+                await Pipeline.offPoolWait { notify.wait(milliseconds: 500) }
+            } else {
+                try? await Task.sleep(for: .milliseconds(500))
+            }
         }
+    }
+}
+
+/// Linux inotify on the watched folders: which files were closed after writing or moved in.
+final class Inotify: @unchecked Sendable {
+    // Used from one task at a time (the watch loop); @unchecked for the hop to a wait thread.
+    private let fd: Int32
+    private var watched: [Int32: String] = [:]
+    private var watchedPaths: Set<String> = []
+
+    init?() {
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { return nil }
+    }
+
+    deinit { close(fd) }
+
+    func watch(_ path: String) {
+        guard !watchedPaths.contains(path) else { return }
+        let descriptor = inotify_add_watch(fd, path, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO))
+        guard descriptor >= 0 else { return }
+        watched[descriptor] = path
+        watchedPaths.insert(path)
+    }
+
+    /// Blocks until an event arrives or the time is up.
+    func wait(milliseconds: Int32) {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, milliseconds)
+    }
+
+    /// The paths of files closed after writing, or moved in, since the last call.
+    func closedFiles() -> Set<String> {
+        var paths = Set<String>()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= count {
+                let (descriptor, length, name) = buffer.withUnsafeBytes { raw -> (Int32, Int, String) in
+                    let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                    let start = offset + MemoryLayout<inotify_event>.size
+                    let bytes = raw[start..<min(count, start + Int(event.len))].prefix { $0 != 0 }
+                    return (event.wd, Int(event.len), String(decoding: bytes, as: UTF8.self))
+                }
+                if let folder = watched[descriptor], !name.isEmpty { paths.insert(folder + "/" + name) }
+                offset += MemoryLayout<inotify_event>.size + length
+            }
+        }
+        return paths
     }
 }

@@ -438,6 +438,16 @@ public struct Pipeline: Sendable {
         }
     }
 
+    /// Waits on a Dispatch thread (an inotify poll, say) without holding a cooperative one.
+    public static func offPoolWait(_ work: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                work()
+                continuation.resume()
+            }
+        }
+    }
+
     /// Every page of every scan, in order, with what it is.
     static func classify(_ files: [URL], keys: SigningKeys) throws -> [(PageReference, PageKind)] {
         let decoder = try ScanDecoder(keys: keys)

@@ -107,7 +107,8 @@ import WaybillCore
         try FileManager.default.createDirectory(atPath: hot, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["ingest", hot, "--watch", "--settle", "0.5", "--move-to", cli.directory + "/done"]
+        // A settle time longer than the test waits: only inotify's IN_CLOSE_WRITE can start the ingest.
+        process.arguments = ["ingest", hot, "--watch", "--settle", "600", "--move-to", cli.directory + "/done"]
         process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
         env["WAYBILL_TEMPLATES"] = CLI.templates
