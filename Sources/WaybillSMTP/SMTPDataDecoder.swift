@@ -37,16 +37,34 @@ public struct SMTPDataDecoder: Sendable {
     public init() {}
 
     public mutating func feed(_ bytes: some Collection<UInt8>) -> Output {
+        if let output = bytes.withContiguousStorageIfAvailable({ feed(buffer: $0) }) { return output }
+        return Array(bytes).withUnsafeBufferPointer { feed(buffer: $0) }
+    }
+
+    private mutating func feed(buffer bytes: UnsafeBufferPointer<UInt8>) -> Output {
         var output = Output()
         output.data.reserveCapacity(bytes.count)
-        var index = bytes.startIndex
-        while index != bytes.endIndex {
+        var index = 0
+        while index < bytes.count {
+            // Fast path: inside a line, copy the run up to the next CR or LF in one go. Scans are
+            // mostly this (a base64 attachment is 76-octet lines of it).
+            if case .text = state {
+                var end = index
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\r") && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                if end > index {
+                    output.data.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                    size += end - index
+                    lineLength += end - index
+                    index = end
+                    continue
+                }
+            }
             let byte = bytes[index]
-            index = bytes.index(after: index)
+            index += 1
             switch state {
             case .done:
-                output.remainder.append(byte)
-                continue
+                output.remainder.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[(index - 1)...]))
+                return output
             case .lineStart:
                 if byte == UInt8(ascii: ".") {
                     state = .dot

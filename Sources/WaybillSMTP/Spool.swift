@@ -3,32 +3,37 @@ public import Foundation
 /// The spool: where an accepted message lives, durably, from the SMTP server's `250` until the
 /// worker has routed it (DESIGN.md, "Durability and failure").
 ///
-/// A message is held in memory as it streams in and written to `incoming/<id>.eml` in large
-/// pieces (all at once, for a scan of ordinary size). To commit, its envelope goes into an
-/// extended attribute of that same file (`user.waybill.envelope`, JSON), the file is fsynced
-/// (data and attribute with one fsync), renamed into `queue/`, and `queue/` is fsynced. Only then
-/// may the server say 250: the message bytes and their directory entry are both on disk. The
-/// `.eml` in `queue/` is the commit marker: a name there exists only for a complete file.
+/// One file per message, and one fsync before its 250. The file's name is made durable in advance:
+/// the spool keeps a few empty files in `queue/` (reserved, created in batches with one directory
+/// fsync per batch). A message is held in memory as it streams in and written into a reserved file
+/// in large pieces (all at once, for a scan of ordinary size). To commit, its envelope (JSON) and
+/// size go into extended attributes of that same file (`user.waybill.envelope`,
+/// `user.waybill.size`) and the file is fsynced: data, attributes and (since the reservation) its
+/// directory entry are then on disk, and only then may the server say 250. A file in `queue/` is a
+/// committed message when it carries the envelope and is as long as its recorded size; a reserved
+/// or half-written one is not (after a crash it is deleted on start: its client never heard 250).
 ///
-/// Directory fsyncs are grouped: a commit that finds one in progress waits for the next, which
-/// covers every rename made before it started, so concurrent sessions share them (group commit).
+/// Where extended attributes are missing (some file systems) or too small (ext4 holds one block of
+/// them; hundreds of recipients make a large envelope), the envelope is `queue/<id>.json` instead,
+/// written, fsynced and moved in after the message data is durable (so its presence is the commit
+/// marker), and followed by a directory fsync. Directory fsyncs are grouped: one that finds another
+/// running waits for the next, which covers every caller that came meanwhile (group commit).
 ///
-/// Where extended attributes are missing (some file systems) or too small (ext4 holds one block
-/// of them; a message with hundreds of recipients has a large envelope), the envelope is a
-/// fsynced `queue/<id>.json` beside the message instead, moved in and made durable before the
-/// message itself. On start, `incoming/` is emptied (those clients never heard 250 and will
-/// retry) and `pending()` lists everything committed and not yet removed, oldest first.
-/// Files are mode 0600.
+/// On start, `incoming/` and uncommitted files are removed, and `pending()` lists everything
+/// committed and not yet removed, oldest first. Ids are time-ordered and strictly increasing in a
+/// process; their clock part is the time the file was reserved. Files are mode 0600.
 ///
 /// Blocking file work: call `flush`, `commit`, `pending`, `envelope` and `remove` off the event
-/// loops (the SMTP server runs them on its `NIOThreadPool`).
+/// loops (the SMTP server runs them on its `NIOThreadPool`). `begin` and `Writer.append` do no I/O.
 public struct Spool: Sendable {
     public let directory: URL
     var incoming: URL { directory.appendingPathComponent("incoming", isDirectory: true) }
     var queue: URL { directory.appendingPathComponent("queue", isDirectory: true) }
     let queueSync: GroupSync
+    let reservations: Reservations
 
     static let envelopeAttribute = "user.waybill.envelope"
+    static let sizeAttribute = "user.waybill.size"
     static let extendedAttributes = FileAttributeKey("NSFileExtendedAttributes")
 
     public struct SpoolError: Error, CustomStringConvertible {
@@ -38,6 +43,7 @@ public struct Spool: Sendable {
     public init(directory: URL) throws {
         self.directory = directory
         queueSync = GroupSync(path: directory.appendingPathComponent("queue", isDirectory: true).path)
+        reservations = Reservations()
         for folder in [directory, incoming, queue] {
             do {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -49,6 +55,11 @@ public struct Spool: Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? [] {
             try? FileManager.default.removeItem(at: incoming.appendingPathComponent(name))
         }
+        // Reserved files never used, and messages whose commit did not finish.
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [])
+        for name in names where name.hasSuffix(".eml") && !isCommitted(String(name.dropLast(4)), names: names) {
+            try? FileManager.default.removeItem(at: queue.appendingPathComponent(name))
+        }
     }
 
     /// Time-ordered, unique, safe in file names and logs: 12 hex digits of milliseconds, 8 random.
@@ -57,13 +68,51 @@ public struct Spool: Sendable {
         return String(format: "%012llX%08X", milliseconds, UInt32.random(in: 0...UInt32.max))
     }
 
-    /// Starts a message. Touches no file: the first one is created when the message outgrows
-    /// its buffer or is committed.
+    /// Starts a message. Touches no file: it takes a reserved one when the message outgrows its
+    /// buffer or is committed.
     public func begin() throws -> Writer {
-        Writer(spool: self, id: Self.newID())
+        Writer(spool: self)
     }
 
-    /// Streams one message into `incoming/`.
+    /// Reserved files: empty, in `queue/`, their names already durable.
+    ///
+    /// `@unchecked Sendable`: the stored properties are used only with `lock` held. `take` may
+    /// block (it creates a batch and fsyncs the folder): call it on a thread pool.
+    final class Reservations: @unchecked Sendable {
+        static let batch = 32
+        private let lock = NSLock()
+        private var ids: [String] = []
+        private var lastID = ""
+
+        func take(for spool: Spool) throws -> String {
+            lock.lock()
+            defer { lock.unlock() }
+            if ids.isEmpty {
+                var made: [String] = []
+                for _ in 0..<Self.batch {
+                    let id = nextID()
+                    let path = spool.queue.appendingPathComponent(id + ".eml").path
+                    let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                    guard fd >= 0 else { throw SpoolError(description: "cannot create \(path): \(Spool.lastError)") }
+                    close(fd)
+                    made.append(id)
+                }
+                try spool.queueSync.sync()
+                ids = made
+            }
+            return ids.removeFirst()
+        }
+
+        /// `Spool.newID()`, but strictly increasing: FIFO order is id order.
+        private func nextID() -> String {
+            var id = Spool.newID()
+            while id <= lastID { id = Spool.newID(now: Date().addingTimeInterval(0.001)) }
+            lastID = id
+            return id
+        }
+    }
+
+    /// Streams one message into a reserved file.
     ///
     /// `@unchecked Sendable`: it has one owner at a time. The connection task owns it, and hands
     /// it to a thread-pool thread only for the duration of a `flush` or `commit` it awaits; no
@@ -72,21 +121,21 @@ public struct Spool: Sendable {
         /// Buffered bytes beyond this are written out (`needsFlush`).
         public static let bufferLimit = 256 * 1024
 
-        public let id: String
+        /// The message's id: set when it takes its file (its first `flush`, or `commit`).
+        public private(set) var id = ""
         let spool: Spool
         private var fd: Int32 = -1
         private var buffer: [UInt8] = []
         private var finished = false
         public private(set) var size = 0
 
-        init(spool: Spool, id: String) {
+        init(spool: Spool) {
             self.spool = spool
-            self.id = id
         }
 
         deinit { abort() }
 
-        var incomingPath: String { spool.incoming.appendingPathComponent(id + ".eml").path }
+        var path: String { spool.queue.appendingPathComponent(id + ".eml").path }
 
         /// Appends and, past `bufferLimit`, writes out (blocking).
         public func write(_ bytes: [UInt8]) throws {
@@ -102,11 +151,12 @@ public struct Spool: Sendable {
 
         public var needsFlush: Bool { buffer.count >= Self.bufferLimit }
 
-        /// Writes the buffer to the file, creating it first if needed. Blocking.
+        /// Writes the buffer to the file, taking a reserved one first if needed. Blocking.
         public func flush() throws {
             if fd < 0 {
-                fd = Foundation.open(incomingPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw SpoolError(description: "cannot create \(incomingPath): \(Spool.lastError)") }
+                id = try spool.reservations.take(for: spool)
+                fd = Foundation.open(path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw SpoolError(description: "cannot open \(path): \(Spool.lastError)") }
             }
             var offset = 0
             while offset < buffer.count {
@@ -121,7 +171,7 @@ public struct Spool: Sendable {
         }
 
         /// Makes the message durable with its envelope (any JSON-encodable value) and returns its
-        /// id. Blocking; returns only once the file and its name in `queue/` are on disk.
+        /// id. Blocking; returns only once the data, the envelope and the file's name are on disk.
         public func commit(envelope: some Encodable) throws -> String {
             let envelopeData: Data
             do { envelopeData = try JSONEncoder().encode(envelope) } catch {
@@ -131,26 +181,21 @@ public struct Spool: Sendable {
             let sidecar: Bool
             do {
                 try FileManager.default.setAttributes(
-                    [Spool.extendedAttributes: [Spool.envelopeAttribute: envelopeData]], ofItemAtPath: incomingPath)
+                    [Spool.extendedAttributes: [Spool.envelopeAttribute: envelopeData, Spool.sizeAttribute: Data("\(size)".utf8)]],
+                    ofItemAtPath: path)
                 sidecar = false
             } catch {
                 sidecar = true  // no extended attributes here, or not this many
             }
             guard fsync(fd) == 0 else { throw SpoolError(description: "cannot fsync message \(id): \(Spool.lastError)") }
+            if sidecar { try commitSidecar(envelopeData) }
             close(fd)
             fd = -1
             finished = true
-            if sidecar { try commitSidecar(envelopeData) }
-            let target = spool.queue.appendingPathComponent(id + ".eml").path
-            guard rename(incomingPath, target) == 0 else {
-                unlink(incomingPath)
-                throw SpoolError(description: "cannot move \(id) into the queue: \(Spool.lastError)")
-            }
-            try spool.queueSync.sync()
             return id
         }
 
-        /// The envelope as its own file, durable in `queue/` before the message's name appears.
+        /// The envelope as its own file, moved into `queue/` once the message data is durable.
         private func commitSidecar(_ data: Data) throws {
             let temporary = spool.incoming.appendingPathComponent(id + ".json").path
             let envelopeFD = Foundation.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -159,13 +204,12 @@ public struct Spool: Sendable {
             close(envelopeFD)
             guard ok, rename(temporary, spool.queue.appendingPathComponent(id + ".json").path) == 0 else {
                 unlink(temporary)
-                unlink(incomingPath)
                 throw SpoolError(description: "cannot write the envelope of \(id): \(Spool.lastError)")
             }
             try spool.queueSync.sync()
         }
 
-        /// Drops a message that will not be accepted (too big, client gone).
+        /// Drops a message that will not be accepted (too big, client gone, commit failed).
         public func abort() {
             guard !finished else { return }
             finished = true
@@ -173,7 +217,7 @@ public struct Spool: Sendable {
             guard fd >= 0 else { return }
             close(fd)
             fd = -1
-            unlink(incomingPath)
+            unlink(path)
         }
     }
 
@@ -181,7 +225,19 @@ public struct Spool: Sendable {
     public func pending() -> [String] {
         let names = Set((try? FileManager.default.contentsOfDirectory(atPath: queue.path)) ?? [])
         return names.filter { $0.hasSuffix(".eml") }.map { String($0.dropLast(4)) }
-            .filter { names.contains($0 + ".json") || envelopeAttribute($0) != nil }.sorted()
+            .filter { isCommitted($0, names: names) }.sorted()
+    }
+
+    /// A sidecar envelope (written only after the data was durable), or an envelope attribute on a
+    /// file as long as the size recorded with it.
+    private func isCommitted(_ id: String, names: Set<String>) -> Bool {
+        if names.contains(id + ".json") { return true }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: messageURL(id).path),
+            let extended = attributes[Self.extendedAttributes] as? [String: Data], extended[Self.envelopeAttribute] != nil,
+            let recorded = extended[Self.sizeAttribute].flatMap({ Int(String(decoding: $0, as: UTF8.self)) }),
+            let size = attributes[.size] as? NSNumber
+        else { return false }
+        return size.intValue == recorded
     }
 
     public func messageURL(_ id: String) -> URL { queue.appendingPathComponent(id + ".eml") }

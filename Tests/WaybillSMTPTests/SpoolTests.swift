@@ -56,7 +56,8 @@ import WaybillSMTP
 @Suite struct SpoolLayoutTests {
     let directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-spool-\(UUID().uuidString)")
 
-    /// One file per message: the envelope rides in an extended attribute, so one fsync covers both.
+    /// One file per message: the envelope rides in an extended attribute, so one fsync covers both;
+    /// the file's name was made durable when it was reserved.
     @Test func theEnvelopeTravelsWithTheMessage() throws {
         let spool = try Spool(directory: directory)
         let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@localhost"], declaredSize: 3, authenticatedUser: "scanner")
@@ -64,10 +65,36 @@ import WaybillSMTP
         try writer.write(Array("abc".utf8))
         let id = try writer.commit(envelope: envelope)
         let queue = directory.appendingPathComponent("queue").path
-        #expect(try FileManager.default.contentsOfDirectory(atPath: queue) == [id + ".eml"])
+        let names = try FileManager.default.contentsOfDirectory(atPath: queue)
+        #expect(names.contains(id + ".eml") && !names.contains { $0.hasSuffix(".json") })
         #expect(try spool.envelope(id, as: SMTPEnvelope.self) == envelope)
+        #expect(spool.pending() == [id])  // reserved files are not messages
         try spool.remove(id)
+        #expect(spool.pending().isEmpty)
+        // A restart clears the unused reservations.
+        _ = try Spool(directory: directory)
         #expect(try FileManager.default.contentsOfDirectory(atPath: queue).isEmpty)
+    }
+
+    /// What a crash mid-commit can leave in `queue/`: a file with data but no envelope, or an
+    /// envelope recorded for more data than reached the disk. Neither is a message.
+    @Test func halfCommittedFilesAreNotMessages() throws {
+        let spool = try Spool(directory: directory)
+        let queue = directory.appendingPathComponent("queue")
+        let key = FileAttributeKey("NSFileExtendedAttributes")
+        let envelope = try JSONEncoder().encode(SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@x"], declaredSize: nil))
+        _ = FileManager.default.createFile(atPath: queue.appendingPathComponent("A.eml").path, contents: Data("data only".utf8))
+        let short = queue.appendingPathComponent("B.eml").path
+        _ = FileManager.default.createFile(atPath: short, contents: Data("part".utf8))
+        try FileManager.default.setAttributes(
+            [key: ["user.waybill.envelope": envelope, "user.waybill.size": Data("1000".utf8)]], ofItemAtPath: short)
+        let whole = queue.appendingPathComponent("C.eml").path
+        _ = FileManager.default.createFile(atPath: whole, contents: Data("1234".utf8))
+        try FileManager.default.setAttributes(
+            [key: ["user.waybill.envelope": envelope, "user.waybill.size": Data("4".utf8)]], ofItemAtPath: whole)
+        #expect(spool.pending() == ["C"])
+        _ = try Spool(directory: directory)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue.path) == ["C.eml"])
     }
 
     /// An envelope too big for the file system's attributes (ext4: one block) goes beside the
@@ -84,7 +111,7 @@ import WaybillSMTP
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("queue/\(id).json").path))
         try spool.remove(id)
         #expect(spool.pending().isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("queue").path).isEmpty)
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("queue").path).contains { $0.hasPrefix(id) })
     }
 
     /// Old envelopes (written before `authenticatedUser` existed) still decode.
