@@ -23,7 +23,8 @@ public struct SMTPServer: Sendable {
     public var configuration: SMTPConfiguration
     public var spool: Spool
     public var recipientPolicy: @Sendable (String) -> RecipientDecision
-    /// Told of every committed message, after its 250 is queued.
+    /// Told of every committed message, after its 250 is queued. Called on the connection's event
+    /// loop: it must return at once (hand the id to a queue), never block.
     public var onSpooled: @Sendable (String) -> Void
     public var logger: Logger
     /// Drives the greeting delay and the timeouts; tests pass one they can step.
@@ -76,11 +77,14 @@ public struct SMTPServer: Sendable {
         logger.info("SMTP listening", metadata: ["host": "\(host)", "port": "\(boundPort)", "starttls": "\(tls != nil)"])
         onBound(boundPort)
         let limiter = SMTPConnectionLimiter(total: configuration.maximumConnections, perAddress: configuration.maximumConnectionsPerAddress)
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { inbound in
-                for try await (connection, flags) in inbound {
-                    group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
-                        await self.connection(connection, flags: flags, tls: tls, pool: pool, limiter: limiter)
+        // The accept loop runs on the listening channel's event loop, each connection on its own.
+        try await withTaskExecutorPreference(EventLoopTaskExecutor(server.channel.eventLoop)) {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { inbound in
+                    for try await (connection, flags) in inbound {
+                        group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
+                            await self.connection(connection, flags: flags, tls: tls, pool: pool, limiter: limiter)
+                        }
                     }
                 }
             }
@@ -113,7 +117,7 @@ public struct SMTPServer: Sendable {
                         try await self.watchdog(watch, outbound: outbound, channel: connection.channel, logger: logger)
                     }
                     var session = Session(server: self, tls: tls, pool: pool, watch: watch, logger: logger)
-                    defer { session.writer?.abort() }
+                    defer { session.dropWriter() }
                     try await session.run(inbound: inbound, outbound: outbound, flags: flags)
                     group.cancelAll()
                 }
@@ -245,6 +249,13 @@ public struct SMTPServer: Sendable {
             }
         }
 
+        /// Drops the message being written; unlinking its file, if it has one, happens on the pool.
+        mutating func dropWriter() {
+            guard let writer else { return }
+            self.writer = nil
+            _ = pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) { writer.abort() }
+        }
+
         /// A TLS record header: handshake (22), protocol major version 3.
         static func isTLSHandshake(_ buffer: ByteBuffer) -> Bool {
             let bytes = buffer.readableBytesView
@@ -305,8 +316,7 @@ public struct SMTPServer: Sendable {
             data = nil
             let actions = machine.dataEnded(size: decoder.size)
             if !actions.contains(where: { if case .spool = $0 { true } else { false } }) {
-                writer?.abort()  // refused (too big): nothing of it stays
-                writer = nil
+                dropWriter()  // refused (too big): nothing of it stays
                 watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
             }
             return (try await perform(actions, outbound), output.remainder)
@@ -351,7 +361,7 @@ public struct SMTPServer: Sendable {
                     followUp = machine.spooled(id: id)
                 } catch {
                     logger.error("could not spool a message", metadata: ["error": "\(error)"])
-                    writer?.abort()
+                    dropWriter()
                     followUp = machine.spoolFailed("\(error)")
                 }
                 writer = nil

@@ -252,12 +252,18 @@ public struct Spool: Sendable {
         return (attributes?[Self.extendedAttributes] as? [String: Data])?[Self.envelopeAttribute]
     }
 
-    /// After routing: the message (the commit marker) goes first, so a crash in between leaves no
-    /// half-entry listed.
+    /// After routing: the message goes first, so a crash in between leaves no half-entry listed.
+    ///
+    /// Not fsynced (Postfix does not sync its queue-file removals either): a crash soon after may
+    /// list the message again. That costs a second look, never a loss, and consumers must treat an
+    /// id they have finished as done; WaybillIngest's ledger does, by message id. An fsync here
+    /// would be a journal commit per message competing with the next message's commit, which its
+    /// client is waiting for.
     public func remove(_ id: String) throws {
         try FileManager.default.removeItem(at: messageURL(id))
-        try? FileManager.default.removeItem(at: queue.appendingPathComponent(id + ".json"))
-        try? queueSync.sync()
+        if unlink(queue.appendingPathComponent(id + ".json").path) != 0 && errno != ENOENT {
+            throw SpoolError(description: "cannot remove the envelope of \(id): \(Spool.lastError)")
+        }
     }
 
     static var lastError: String { String(cString: strerror(errno)) }
