@@ -11,6 +11,12 @@
 #   Benchmarks/bench-smtp.sh                     # the three workloads of the issue
 #   BENCH_WORKLOADS="-s 1 -m 200 -l 1000" Benchmarks/bench-smtp.sh   # one quick workload
 #   BENCH_DIR=/var/tmp Benchmarks/bench-smtp.sh  # where the spools go (keep both on one disk)
+#   BENCH_REPEAT=3 Benchmarks/bench-smtp.sh      # each workload 3 times, alternating (shared disks are noisy)
+#
+# BENCH_LISTENER=path/to/WaybillPackageTests.xctest adds a column for the SMTP listener alone (the
+# SMTPBenchmarkHarness test: same server and spool, each message removed at once as Postfix's
+# discard does, no routing behind it), to tell the listener's cost from the worker's. Build it with
+#   swift build -c release --build-tests -Xswiftc -enable-testing
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,10 +34,12 @@ WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/bench-smtp.XXXXXX")
 chmod 755 "$WORK"  # the postfix user must reach its queue inside
 PF_CONF=$WORK/postfix-conf
 WAYBILL_PID=
+LISTENER_PID=
 
 cleanup() {
     set +e
     [[ -n $WAYBILL_PID ]] && kill "$WAYBILL_PID" 2>/dev/null && wait "$WAYBILL_PID" 2>/dev/null
+    [[ -n $LISTENER_PID ]] && touch "$WORK/listener/stop" && wait "$LISTENER_PID" 2>/dev/null
     [[ -f $PF_CONF/main.cf ]] && postfix -c "$PF_CONF" stop >/dev/null 2>&1
     # postfix stop returns before master has exited; wait for it so the queue can be removed.
     local pidfile=$WORK/postfix-queue/pid/master.pid
@@ -119,24 +127,42 @@ for _ in $(seq 200); do
 done
 wait_for_banner "$WB_PORT"
 
+if [[ -n ${BENCH_LISTENER:-} ]]; then
+    LISTENER_PORT=$(free_port)
+    mkdir -p "$WORK/listener"
+    WAYBILL_SMTP_HARNESS=$WORK/listener:$LISTENER_PORT "$BENCH_LISTENER" --testing-library swift-testing \
+        --filter SMTPBenchmarkHarness >"$WORK/listener.log" 2>&1 &
+    LISTENER_PID=$!
+    wait_for_banner "$LISTENER_PORT"
+fi
+
 # messages per second of one smtp-source run: workload options, port
 rate() {
     local options=$1 port=$2 messages start end
     messages=$(sed -n 's/.*-m \([0-9]*\).*/\1/p' <<<"$options")
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
-    "$SMTP_SOURCE" $options -f scanner@example.com -t scan@localhost "127.0.0.1:$port"
+    "$SMTP_SOURCE" $options -f scanner@example.com -t scan@localhost "127.0.0.1:$port" >&2
     end=$(date +%s.%N)
     python3 -c "print(f'{$messages / ($end - $start):.0f}')"
 }
 
 IFS=';' read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:--s 1 -m 1000 -l 1000;-s 10 -m 2000 -l 1000;-s 10 -m 300 -l 500000}"
-printf '%-26s %12s %12s %7s\n' "workload" "postfix/s" "waybill/s" "ratio"
+header=$(printf '%-26s %10s %10s %7s' "workload" "postfix/s" "waybill/s" "ratio")
+[[ -n ${BENCH_LISTENER:-} ]] && header+=$(printf ' %11s %7s' "listener/s" "ratio")
+echo "$header"
 for workload in "${WORKLOADS[@]}"; do
-    postfix_rate=$(rate "$workload" "$PF_PORT")
-    waybill_rate=$(rate "$workload" "$WB_PORT")
-    printf '%-26s %12s %12s %7s\n' "$workload" "$postfix_rate" "$waybill_rate" \
-        "$(python3 -c "print(f'{$waybill_rate / $postfix_rate:.2f}')")"
+    for _ in $(seq "${BENCH_REPEAT:-1}"); do
+        postfix_rate=$(rate "$workload" "$PF_PORT")
+        waybill_rate=$(rate "$workload" "$WB_PORT")
+        line=$(printf '%-26s %10s %10s %7s' "$workload" "$postfix_rate" "$waybill_rate" \
+            "$(python3 -c "print(f'{$waybill_rate / $postfix_rate:.2f}')")")
+        if [[ -n ${BENCH_LISTENER:-} ]]; then
+            listener_rate=$(rate "$workload" "$LISTENER_PORT")
+            line+=$(printf ' %11s %7s' "$listener_rate" "$(python3 -c "print(f'{$listener_rate / $postfix_rate:.2f}')")")
+        fi
+        echo "$line"
+    done
 done
 if grep -q "could not spool" "$WORK/waybill.log"; then
     echo "bench-smtp: waybill reported spool errors:" >&2

@@ -91,10 +91,43 @@ import WaybillSMTP
         let whole = queue.appendingPathComponent("C.eml").path
         _ = FileManager.default.createFile(atPath: whole, contents: Data("1234".utf8))
         try FileManager.default.setAttributes(
-            [key: ["user.waybill.envelope": envelope, "user.waybill.size": Data("4".utf8)]], ofItemAtPath: whole)
+            [key: ["user.waybill.envelope": envelope, "user.waybill.size": Data("4".utf8), "user.waybill.id": Data("C".utf8)]],
+            ofItemAtPath: whole)
+        // The same attributes under another name: a recycled file, not a message.
+        let renamed = queue.appendingPathComponent("D.eml").path
+        _ = FileManager.default.createFile(atPath: renamed, contents: Data("1234".utf8))
+        try FileManager.default.setAttributes(
+            [key: ["user.waybill.envelope": envelope, "user.waybill.size": Data("4".utf8), "user.waybill.id": Data("C".utf8)]],
+            ofItemAtPath: renamed)
         #expect(spool.pending() == ["C"])
         _ = try Spool(directory: directory)
         #expect(try FileManager.default.contentsOfDirectory(atPath: queue.path) == ["C.eml"])
+    }
+
+    /// A removed message's file is truncated, renamed and reused: no new inode per message.
+    @Test func removedFilesAreRecycled() throws {
+        let spool = try Spool(directory: directory)
+        let queue = directory.appendingPathComponent("queue").path
+        let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@x"], declaredSize: nil)
+        var inodes = Set<Int>()
+        var ids: [String] = []
+        for index in 0..<100 {
+            let writer = try spool.begin()
+            try writer.write(Array("message \(index) \(String(repeating: "x", count: index))".utf8))
+            let id = try writer.commit(envelope: envelope)
+            ids.append(id)
+            let attributes = try FileManager.default.attributesOfItem(atPath: spool.messageURL(id).path)
+            inodes.insert((attributes[.systemFileNumber] as? NSNumber)?.intValue ?? -1)
+            #expect(spool.pending() == [id])
+            #expect(try String(contentsOf: spool.messageURL(id), encoding: .utf8).hasPrefix("message \(index) "))
+            try spool.remove(id)
+            #expect(spool.pending().isEmpty)
+        }
+        #expect(Set(ids).count == 100 && ids == ids.sorted())
+        // One batch of reservations, then the same files over and over.
+        #expect(inodes.count <= 33, "\(inodes.count) inodes for 100 messages")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue).count <= 33)
+        #expect(throws: (any Error).self) { try spool.remove(ids[0]) }
     }
 
     /// An envelope too big for the file system's attributes (ext4: one block) goes beside the
