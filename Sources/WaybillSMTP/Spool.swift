@@ -35,6 +35,11 @@ public struct Spool: Sendable {
     public let directory: URL
     var incoming: URL { directory.appendingPathComponent("incoming", isDirectory: true) }
     var queue: URL { directory.appendingPathComponent("queue", isDirectory: true) }
+    /// Plain paths for the per-message work: building `URL`s costs more than the syscalls here.
+    let queuePath: String
+    let incomingPath: String
+
+    func queued(_ name: String) -> String { queuePath + "/" + name }
     let queueSync: GroupSync
     let reservations: Reservations
 
@@ -49,7 +54,9 @@ public struct Spool: Sendable {
 
     public init(directory: URL) throws {
         self.directory = directory
-        queueSync = GroupSync(path: directory.appendingPathComponent("queue", isDirectory: true).path)
+        queuePath = directory.appendingPathComponent("queue", isDirectory: true).path
+        incomingPath = directory.appendingPathComponent("incoming", isDirectory: true).path
+        queueSync = GroupSync(path: queuePath)
         reservations = Reservations()
         for folder in [directory, incoming, queue] {
             do {
@@ -108,7 +115,7 @@ public struct Spool: Sendable {
                 recycled = []
                 while made.count < Self.batch {
                     let id = nextID()
-                    let path = spool.queue.appendingPathComponent(id + ".eml").path
+                    let path = spool.queued(id + ".eml")
                     let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                     guard fd >= 0 else { throw SpoolError(description: "cannot create \(path): \(Spool.lastError)") }
                     close(fd)
@@ -165,7 +172,7 @@ public struct Spool: Sendable {
 
         deinit { abort() }
 
-        var path: String { spool.queue.appendingPathComponent(id + ".eml").path }
+        var path: String { spool.queued(id + ".eml") }
 
         /// Appends and, past `bufferLimit`, writes out (blocking).
         public func write(_ bytes: [UInt8]) throws {
@@ -233,12 +240,12 @@ public struct Spool: Sendable {
 
         /// The envelope as its own file, moved into `queue/` once the message data is durable.
         private func commitSidecar(_ data: Data) throws {
-            let temporary = spool.incoming.appendingPathComponent(id + ".json").path
+            let temporary = spool.incomingPath + "/" + id + ".json"
             let envelopeFD = Foundation.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard envelopeFD >= 0 else { throw SpoolError(description: "cannot create \(temporary): \(Spool.lastError)") }
             let ok = data.withUnsafeBytes { Foundation.write(envelopeFD, $0.baseAddress!, $0.count) == $0.count } && fsync(envelopeFD) == 0
             close(envelopeFD)
-            guard ok, rename(temporary, spool.queue.appendingPathComponent(id + ".json").path) == 0 else {
+            guard ok, rename(temporary, spool.queued(id + ".json")) == 0 else {
                 unlink(temporary)
                 throw SpoolError(description: "cannot write the envelope of \(id): \(Spool.lastError)")
             }
@@ -269,7 +276,7 @@ public struct Spool: Sendable {
     /// attributes of its last message until reused: the id tells them apart).
     private func isCommitted(_ id: String, names: Set<String>) -> Bool {
         if names.contains(id + ".json") { return true }
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: messageURL(id).path),
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: queued(id + ".eml")),
             let extended = attributes[Self.extendedAttributes] as? [String: Data], extended[Self.envelopeAttribute] != nil,
             let recorded = extended[Self.sizeAttribute].flatMap({ Int(String(decoding: $0, as: UTF8.self)) }),
             extended[Self.idAttribute].map({ String(decoding: $0, as: UTF8.self) }) == id,
@@ -286,7 +293,7 @@ public struct Spool: Sendable {
     }
 
     private func envelopeAttribute(_ id: String) -> Data? {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: messageURL(id).path)
+        let attributes = try? FileManager.default.attributesOfItem(atPath: queued(id + ".eml"))
         return (attributes?[Self.extendedAttributes] as? [String: Data])?[Self.envelopeAttribute]
     }
 
@@ -300,15 +307,15 @@ public struct Spool: Sendable {
     /// would be a disk flush per message competing with the next message's commit, which its
     /// client is waiting for.
     public func remove(_ id: String) throws {
-        let path = messageURL(id).path
+        let path = queued(id + ".eml")
         guard FileManager.default.fileExists(atPath: path) else {
             throw SpoolError(description: "no message \(id) in the spool")
         }
-        if unlink(queue.appendingPathComponent(id + ".json").path) != 0 && errno != ENOENT {
+        if unlink(queued(id + ".json")) != 0 && errno != ENOENT {
             throw SpoolError(description: "cannot remove the envelope of \(id): \(Spool.lastError)")
         }
         if let name = reservations.recycleName() {
-            let target = queue.appendingPathComponent(name + ".eml").path
+            let target = queued(name + ".eml")
             if truncate(path, 0) == 0, rename(path, target) == 0 {
                 reservations.recycled(name)
                 return
