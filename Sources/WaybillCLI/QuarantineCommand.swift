@@ -106,8 +106,9 @@ struct QuarantineCommand: AsyncParsableCommand {
             let file = try QuarantineCommand.pipeline(context, store).quarantinedFile(id)
             try? FileManager.default.removeItem(at: file)
             try await store.setQuarantineState(id, .deleted, at: Date())
-            try await store.journal(
-                JournalEntry(at: Date(), messageID: id, event: "deleted", detail: "removed from quarantine", actor: QuarantineCommand.actor))
+            try await store.journal([
+                JournalEntry(at: Date(), messageID: id, event: "deleted", detail: "removed from quarantine", actor: QuarantineCommand.actor)
+            ])
             print("Deleted message \(id).")
         }
     }
@@ -139,11 +140,12 @@ struct QuarantineCommand: AsyncParsableCommand {
         let pipeline = try pipeline(context, store)
         let message = pipeline.quarantinedMessage(
             entry, receivedAt: (try await store.message(id))?.receivedAt ?? entry.at, directiveOverride: override)
-        try await store.journal(
+        try await store.journal([
             JournalEntry(
                 at: Date(), messageID: id, event: newState == .rerouted ? "rerouted" : "released",
                 detail: override.map { "to directive \($0.display), every page as scanned" } ?? "through the routing rules again",
-                actor: actor))
+                actor: actor)
+        ])
         let outcome = try await pipeline.process(message, actor: actor, again: true)
         switch outcome {
         case .delivered(let jobs, let files, _):

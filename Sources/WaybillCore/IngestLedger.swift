@@ -6,9 +6,10 @@ public protocol IngestLedger: Sendable {
     /// Records a message the first time the worker sees it; later calls return the stored record.
     func openMessage(_ message: MessageRecord) async throws -> MessageRecord
     func message(_ id: String) async throws -> MessageRecord?
-    func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date) async throws
-    /// Counts one more start of work on a message and returns the count.
-    func beginAttempt(_ id: String) async throws -> Int
+    /// Records the outcome, with the journal lines that go with it, in one transaction.
+    func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date, journal: [JournalEntry]) async throws
+    /// Counts one more start of work on a message and returns the count (journal lines with it).
+    func beginAttempt(_ id: String, journal: [JournalEntry]) async throws -> Int
 
     /// Accepts a message's jobs in one transaction, each directive's use count increased once.
     /// Idempotent: if this message's jobs were accepted before, those are returned and nothing
@@ -20,16 +21,17 @@ public protocol IngestLedger: Sendable {
     /// A delivery about to be written: its target and content hash, recorded first so that a
     /// crash between the write and `markDelivered` can be recognized on restart.
     func planDelivery(_ delivery: DeliveryRecord) async throws
-    func markDelivered(messageID: String, job: Int, destination: String, at date: Date) async throws
+    func markDelivered(messageID: String, job: Int, destination: String, at date: Date, journal: [JournalEntry]) async throws
     func deliveries(messageID: String) async throws -> [DeliveryRecord]
 
-    func quarantine(_ entry: QuarantineEntry) async throws
+    /// Holds a message in quarantine and marks it finished, with its journal lines, at once.
+    func quarantine(_ entry: QuarantineEntry, journal: [JournalEntry]) async throws
     func quarantineEntry(_ messageID: String) async throws -> QuarantineEntry?
     /// Held entries first, newest first.
     func quarantineEntries() async throws -> [QuarantineEntry]
     func setQuarantineState(_ messageID: String, _ state: QuarantineState, at date: Date) async throws
 
-    func journal(_ entry: JournalEntry) async throws
+    func journal(_ entries: [JournalEntry]) async throws
     func journal(messageID: String) async throws -> [JournalEntry]
 }
 

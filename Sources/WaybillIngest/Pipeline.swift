@@ -127,10 +127,9 @@ public struct Pipeline: Sendable {
         try Self.createDirectory(workDirectory)
         let lock = try MessageLock(directory: workDirectory, id: message.id)
         defer { lock.release() }
-        let attempt = try await store.beginAttempt(message.id)
-        try await journal(
-            message.id, "processing",
-            "attempt \(attempt), from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)
+        let attempt = try await store.beginAttempt(
+            message.id,
+            journal: [entry(message.id, "processing", "from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)])
         let work = workDirectory.appendingPathComponent(message.id, isDirectory: true)
         try? FileManager.default.removeItem(at: work)
         try Self.createDirectory(work)
@@ -138,6 +137,8 @@ public struct Pipeline: Sendable {
 
         let outcome: IngestOutcome
         var subject: String?
+        // Journal lines of the steps so far, written with the next change of state: one transaction, not one each.
+        var history: [JournalEntry] = []
         do {
             // A message that stopped the worker this often (killed for memory, crashed) is set aside.
             guard again || attempt <= Self.maximumAttempts else {
@@ -145,14 +146,16 @@ public struct Pipeline: Sendable {
                     reason: "worker-crash",
                     detail: "routing this message was started \(attempt - 1) times and never finished; it may crash the worker")
             }
-            outcome = try await route(message, work: work, timings: &timings, subject: &subject, actor: actor)
+            outcome = try await route(message, work: work, timings: &timings, subject: &subject, history: &history, actor: actor)
         } catch let refusal as BatchRefusal {
             outcome = try await quarantine(
-                message, reason: refusal.reason, detail: refusal.detail, subject: subject, pages: refusal.plan?.pages ?? 0, actor: actor)
+                message, reason: refusal.reason, detail: refusal.detail, subject: subject, pages: refusal.plan?.pages ?? 0,
+                history: history, actor: actor)
         }
         if case .delivered(let jobs, let files, _) = outcome {
-            try await store.finishMessage(message.id, state: .done, outcome: "delivered", at: Date())
-            try await journal(message.id, "done", "\(jobs) job(s), \(files.count) file(s) delivered", actor)
+            try await store.finishMessage(
+                message.id, state: .done, outcome: "delivered", at: Date(),
+                journal: history + [entry(message.id, "done", "\(jobs) job(s), \(files.count) file(s) delivered", actor)])
         }
         let total = ContinuousClock.now - started
         logger.info(
@@ -286,7 +289,8 @@ public struct Pipeline: Sendable {
     }
 
     private func route(
-        _ message: IngestMessage, work: URL, timings: inout [String: Duration], subject: inout String?, actor: String
+        _ message: IngestMessage, work: URL, timings: inout [String: Duration], subject: inout String?,
+        history: inout [JournalEntry], actor: String
     ) async throws -> IngestOutcome {
         let plan: Plan
         do {
@@ -294,13 +298,13 @@ public struct Pipeline: Sendable {
         } catch let refusal as BatchRefusal {
             if let partial = refusal.plan {
                 subject = partial.subject
-                for line in partial.history { try await journal(message.id, line.event, line.detail, actor) }
+                history += partial.history.map { entry(message.id, $0.event, $0.detail, actor) }
             }
             throw refusal
         }
         subject = plan.subject
         timings.merge(plan.timings) { $1 }
-        for line in plan.history { try await journal(message.id, line.event, line.detail, actor) }
+        history += plan.history.map { entry(message.id, $0.event, $0.detail, actor) }
         let planned = plan.jobs
         let directives = plan.directives
         var clock = ContinuousClock.now
@@ -314,8 +318,10 @@ public struct Pipeline: Sendable {
             throw BatchRefusal(
                 reason: "changed-batch", detail: "this message was accepted before with other jobs; release or delete it instead")
         }
-        try await journal(
-            message.id, "accepted", jobs.map { "job \($0.number): directive \($0.directive.display)" }.joined(separator: "; "), actor)
+        history.append(
+            entry(message.id, "accepted", jobs.map { "job \($0.number): directive \($0.directive.display)" }.joined(separator: "; "), actor))
+        try await store.journal(history)
+        history = []
         CrashPoint.reached("after-accept")
 
         // 5. Documents and deliveries.
@@ -339,9 +345,10 @@ public struct Pipeline: Sendable {
                 title: directive.title, job: job.number, extension: "pdf")
             for destination in directive.destinations {
                 guard case .folder = destination else {
-                    try await journal(
-                        message.id, "deferred",
-                        "job \(job.number): \(destination.uri) is not a folder; email and webhook delivery are not built yet", actor)
+                    history.append(
+                        entry(
+                            message.id, "deferred",
+                            "job \(job.number): \(destination.uri) is not a folder; email and webhook delivery are not built yet", actor))
                     continue
                 }
                 do {
@@ -370,8 +377,9 @@ public struct Pipeline: Sendable {
             if existing.state == .delivered { return existing.target }
             let target = URL(fileURLWithPath: existing.target)
             if (try? await Self.offPool { try Self.sha256(target) }) == existing.sha256 {
-                try await store.markDelivered(messageID: messageID, job: job, destination: destination.uri, at: Date())
-                try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(existing.target) (found after a restart)", actor)
+                try await store.markDelivered(
+                    messageID: messageID, job: job, destination: destination.uri, at: Date(),
+                    journal: [entry(messageID, "delivered", "job \(job) to \(destination.uri): \(existing.target) (found after a restart)", actor)])
                 return existing.target
             }
         }
@@ -385,8 +393,9 @@ public struct Pipeline: Sendable {
                     messageID: messageID, job: job, destination: destination.uri, state: .planned, target: target, sha256: digest))
             if try await Self.offPool({ try folder.write(document, as: name) }) {
                 CrashPoint.reached("after-link")
-                try await store.markDelivered(messageID: messageID, job: job, destination: destination.uri, at: Date())
-                try await journal(messageID, "delivered", "job \(job) to \(destination.uri): \(target)", actor)
+                try await store.markDelivered(
+                    messageID: messageID, job: job, destination: destination.uri, at: Date(),
+                    journal: [entry(messageID, "delivered", "job \(job) to \(destination.uri): \(target)", actor)])
                 return target
             }
         }
@@ -395,7 +404,8 @@ public struct Pipeline: Sendable {
 
     /// Keeps the original, records why, and takes it out of the spool's hands.
     private func quarantine(
-        _ message: IngestMessage, reason: String, detail: String, subject: String?, pages: Int = 0, actor: String
+        _ message: IngestMessage, reason: String, detail: String, subject: String?, pages: Int = 0, history: [JournalEntry] = [],
+        actor: String
     ) async throws -> IngestOutcome {
         try Self.createDirectory(quarantineDirectory)
         let ext = message.isMail ? "eml" : (message.file.pathExtension.isEmpty ? "bin" : message.file.pathExtension.lowercased())
@@ -418,14 +428,13 @@ public struct Pipeline: Sendable {
         try await store.quarantine(
             QuarantineEntry(
                 messageID: message.id, reason: reason, detail: detail, at: Date(), sender: message.sender,
-                recipients: message.recipients, subject: subject))
-        try await store.finishMessage(message.id, state: .quarantined, outcome: reason, at: Date())
-        try await journal(message.id, "quarantined", "\(reason): \(detail)", actor)
+                recipients: message.recipients, subject: subject),
+            journal: history + [entry(message.id, "quarantined", "\(reason): \(detail)", actor)])
         return .quarantined(reason: reason, detail: detail, pages: pages)
     }
 
-    func journal(_ id: String, _ event: String, _ detail: String, _ actor: String) async throws {
-        try await store.journal(JournalEntry(at: Date(), messageID: id, event: event, detail: detail, actor: actor))
+    func entry(_ id: String, _ event: String, _ detail: String, _ actor: String) -> JournalEntry {
+        JournalEntry(at: Date(), messageID: id, event: event, detail: detail, actor: actor)
     }
 
     // MARK: Blocking work

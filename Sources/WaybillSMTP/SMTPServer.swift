@@ -23,8 +23,8 @@ public struct SMTPServer: Sendable {
     public var configuration: SMTPConfiguration
     public var spool: Spool
     public var recipientPolicy: @Sendable (String) -> RecipientDecision
-    /// Told of every committed message, after its 250 is queued. Called on the connection's event
-    /// loop: it must return at once (hand the id to a queue), never block.
+    /// Told of every committed message, as soon as it is durable (just before its 250 is written).
+    /// Called on the connection's event loop: it must return at once (hand the id to a queue).
     public var onSpooled: @Sendable (String) -> Void
     public var logger: Logger
     /// Drives the greeting delay and the timeouts; tests pass one they can step.
@@ -365,9 +365,10 @@ public struct SMTPServer: Sendable {
                     followUp = machine.spoolFailed("\(error)")
                 }
                 writer = nil
-                let flow = try await perform(followUp, outbound)
+                // The worker hears of the message before the 250 is written: if the client is
+                // gone by then, the message is durable all the same and must not wait for a restart.
                 if let committed { server.onSpooled(committed) }
-                return flow
+                return try await perform(followUp, outbound)
             case .startTLS(let reply):
                 guard let tls else { return .close }
                 awaitingTLS = true

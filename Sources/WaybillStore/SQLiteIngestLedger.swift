@@ -72,9 +72,10 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    public func beginAttempt(_ id: String) async throws -> Int {
+    public func beginAttempt(_ id: String, journal: [JournalEntry]) async throws -> Int {
         try await pool.write { db in
             try db.execute(sql: "UPDATE message SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
+            try Self.append(journal, db)
             return try Int.fetchOne(db, sql: "SELECT attempts FROM message WHERE id = ?", arguments: [id]) ?? 0
         }
     }
@@ -121,12 +122,17 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    public func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date) async throws {
+    public func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date, journal: [JournalEntry]) async throws {
         try await pool.write { db in
-            try db.execute(
-                sql: "UPDATE message SET state = ?, outcome = ?, finished_at = ? WHERE id = ?",
-                arguments: [state.rawValue, outcome, date.timeIntervalSince1970, id])
+            try Self.finish(id, state: state, outcome: outcome, at: date, db)
+            try Self.append(journal, db)
         }
+    }
+
+    private static func finish(_ id: String, state: MessageState, outcome: String, at date: Date, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE message SET state = ?, outcome = ?, finished_at = ? WHERE id = ?",
+            arguments: [state.rawValue, outcome, date.timeIntervalSince1970, id])
     }
 
     public func acceptJobs(messageID: String, directives: [DirectiveID], at date: Date) async throws -> [JobRecord] {
@@ -186,8 +192,9 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    public func markDelivered(messageID: String, job: Int, destination: String, at date: Date) async throws {
+    public func markDelivered(messageID: String, job: Int, destination: String, at date: Date, journal: [JournalEntry]) async throws {
         try await pool.write { db in
+            try Self.append(journal, db)
             try db.execute(
                 sql: "UPDATE delivery SET state = 'delivered', delivered_at = ? WHERE message_id = ? AND job = ? AND destination = ?",
                 arguments: [date.timeIntervalSince1970, messageID, job, destination])
@@ -207,8 +214,10 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    public func quarantine(_ entry: QuarantineEntry) async throws {
+    public func quarantine(_ entry: QuarantineEntry, journal: [JournalEntry]) async throws {
         try await pool.write { db in
+            try Self.finish(entry.messageID, state: .quarantined, outcome: entry.reason, at: entry.at, db)
+            try Self.append(journal, db)
             try db.execute(
                 sql: """
                     INSERT INTO quarantine (message_id, reason, detail, at, state, sender, recipients, subject)
@@ -250,8 +259,13 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    public func journal(_ entry: JournalEntry) async throws {
-        try await pool.write { db in
+    public func journal(_ entries: [JournalEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        try await pool.write { db in try Self.append(entries, db) }
+    }
+
+    private static func append(_ entries: [JournalEntry], _ db: Database) throws {
+        for entry in entries {
             try db.execute(
                 sql: "INSERT INTO journal (at, message_id, event, detail, actor) VALUES (?, ?, ?, ?, ?)",
                 arguments: [entry.at.timeIntervalSince1970, entry.messageID, entry.event, entry.detail, entry.actor])

@@ -344,7 +344,7 @@ import WaybillStore
         let message = try world.mail([try world.scan(["sheet:" + world.sheet(directive), "doc:PAGE-G1"])])
         _ = try await world.store.openMessage(
             MessageRecord(id: message.id, receivedAt: Date(), sender: message.sender, recipients: message.recipients, size: 1))
-        for _ in 0..<Pipeline.maximumAttempts { _ = try await world.store.beginAttempt(message.id) }
+        for _ in 0..<Pipeline.maximumAttempts { _ = try await world.store.beginAttempt(message.id, journal: []) }
         #expect(try await world.pipeline.process(message).name == "quarantined:worker-crash")
         #expect(world.delivered().isEmpty)
     }
