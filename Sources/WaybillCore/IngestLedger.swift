@@ -5,6 +5,8 @@ public import Foundation
 public protocol IngestLedger: Sendable {
     /// Records a message the first time the worker sees it; later calls return the stored record.
     func openMessage(_ message: MessageRecord) async throws -> MessageRecord
+    /// `openMessage`, then (if the message is unfinished, or `again`) `beginAttempt`: one transaction.
+    func startProcessing(_ message: MessageRecord, again: Bool, journal: [JournalEntry]) async throws -> (MessageRecord, attempts: Int)
     func message(_ id: String) async throws -> MessageRecord?
     /// Records the outcome, with the journal lines that go with it, in one transaction.
     func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date, journal: [JournalEntry]) async throws

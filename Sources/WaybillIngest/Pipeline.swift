@@ -108,10 +108,16 @@ public struct Pipeline: Sendable {
     public func process(_ message: IngestMessage, actor: String = "worker", again: Bool = false) async throws -> IngestOutcome {
         let started = ContinuousClock.now
         var timings: [String: Duration] = [:]
-        let record = try await store.openMessage(
+        // One process at a time per message: `serve` and an operator's release cannot both run
+        // it (an flock on the message's own file: no lock file to create per message).
+        let lock = try MessageLock(file: message.file, id: message.id)
+        defer { lock.release() }
+        let (record, attempt) = try await store.startProcessing(
             MessageRecord(
                 id: message.id, receivedAt: message.receivedAt, sender: message.sender, recipients: message.recipients,
-                size: Self.fileSize(message.file)))
+                size: Self.fileSize(message.file)),
+            again: again,
+            journal: [entry(message.id, "processing", "from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)])
         if !again {
             switch record.state {
             case .received:
@@ -123,13 +129,7 @@ public struct Pipeline: Sendable {
                 return .quarantined(reason: entry?.reason ?? record.outcome ?? "unknown", detail: entry?.detail ?? "")
             }
         }
-        // One process at a time per message: `serve` and an operator's release cannot both run it.
         try Self.createDirectory(workDirectory)
-        let lock = try MessageLock(directory: workDirectory, id: message.id)
-        defer { lock.release() }
-        let attempt = try await store.beginAttempt(
-            message.id,
-            journal: [entry(message.id, "processing", "from <\(message.sender)> to \(message.recipients.joined(separator: ", "))", actor)])
         let work = workDirectory.appendingPathComponent(message.id, isDirectory: true)
         try? FileManager.default.removeItem(at: work)
         try Self.createDirectory(work)
@@ -549,14 +549,14 @@ enum DurableFile {
     }
 }
 
-/// An exclusive `flock` on `work/<id>.lock`: one process routes a message at a time. The lock
-/// dies with its process, so a crash never leaves a message locked.
+/// An exclusive `flock` on the message's own file: one process routes a message at a time. The
+/// lock dies with its process, so a crash never leaves a message locked.
 final class MessageLock {
     private let fd: Int32
 
-    init(directory: URL, id: String) throws {
-        let path = directory.appendingPathComponent(id + ".lock").path
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    init(file: URL, id: String) throws {
+        let path = file.path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw WaybillError(.ioError, "cannot lock message \(id): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)

@@ -101,7 +101,20 @@ extension SQLiteDirectiveStore: IngestLedger {
     }
 
     public func openMessage(_ message: MessageRecord) async throws -> MessageRecord {
+        try await pool.write { db in try Self.open(message, db) }
+    }
+
+    public func startProcessing(_ message: MessageRecord, again: Bool, journal: [JournalEntry]) async throws -> (MessageRecord, attempts: Int) {
         try await pool.write { db in
+            let record = try Self.open(message, db)
+            guard record.state == .received || again else { return (record, 0) }
+            try db.execute(sql: "UPDATE message SET attempts = attempts + 1 WHERE id = ?", arguments: [message.id])
+            try Self.append(journal, db)
+            return (record, try Int.fetchOne(db, sql: "SELECT attempts FROM message WHERE id = ?", arguments: [message.id]) ?? 0)
+        }
+    }
+
+    private static func open(_ message: MessageRecord, _ db: Database) throws -> MessageRecord {
             try db.execute(
                 sql: """
                     INSERT INTO message (id, received_at, sender, recipients, size, state) VALUES (?, ?, ?, ?, ?, 'received')
@@ -113,7 +126,6 @@ extension SQLiteDirectiveStore: IngestLedger {
                 ])
             let row = try Row.fetchOne(db, sql: "SELECT * FROM message WHERE id = ?", arguments: [message.id])!
             return Self.message(row)
-        }
     }
 
     public func message(_ id: String) async throws -> MessageRecord? {
