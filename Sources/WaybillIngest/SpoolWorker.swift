@@ -19,8 +19,20 @@ public final class SpoolWorker: Sendable {
     /// Queued or running: a message the start-up scan and the server both announce runs once.
     private let known = Mutex<Set<String>>([])
     private let stopping = Atomic<Bool>(false)
+    /// When the SMTP server last handed over a message (nanoseconds on the continuous clock).
+    private let lastArrival = Atomic<Int64>(0)
+    /// Intake first: routing waits while messages keep arriving (the scanner's user is waiting
+    /// for the 250; nobody waits for routing to the millisecond), until the burst pauses for
+    /// `quietPeriod` or a message has waited `maximumDeferral`.
+    public let quietPeriod: Duration
+    public let maximumDeferral: Duration
 
-    public init(pipeline: Pipeline, spool: Spool, concurrency: Int = 2, retryDelay: Duration = .seconds(30), logger: Logger) {
+    public init(
+        pipeline: Pipeline, spool: Spool, concurrency: Int = 2, retryDelay: Duration = .seconds(30),
+        quietPeriod: Duration = .milliseconds(200), maximumDeferral: Duration = .seconds(10), logger: Logger
+    ) {
+        self.quietPeriod = quietPeriod
+        self.maximumDeferral = maximumDeferral
         self.pipeline = pipeline
         self.spool = spool
         self.concurrency = max(1, concurrency)
@@ -31,6 +43,7 @@ public final class SpoolWorker: Sendable {
 
     /// Queues a committed message (the SMTP server's `onSpooled`).
     public func enqueue(_ id: String) {
+        lastArrival.store(now(), ordering: .relaxed)
         let isNew = known.withLock { $0.insert(id).inserted }
         if isNew { continuation.yield(id) }
     }
@@ -54,10 +67,28 @@ public final class SpoolWorker: Sendable {
                     await group.next()
                     running -= 1
                 }
+                await waitForQuiet()
                 running += 1
                 group.addTask { await self.handle(id) }
             }
             await group.waitForAll()
+        }
+    }
+
+    private let epoch = ContinuousClock.now
+
+    func now() -> Int64 {
+        let components = (ContinuousClock.now - epoch).components
+        return components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+
+    private func waitForQuiet() async {
+        let quiet = Int64(quietPeriod.components.seconds) * 1_000_000_000 + quietPeriod.components.attoseconds / 1_000_000_000
+        let started = ContinuousClock.now
+        while now() - lastArrival.load(ordering: .relaxed) < quiet, ContinuousClock.now - started < maximumDeferral,
+            !stopping.load(ordering: .relaxed)
+        {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
