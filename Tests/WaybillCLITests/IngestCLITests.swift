@@ -101,6 +101,23 @@ import WaybillCore
         #expect(!FileManager.default.fileExists(atPath: folder + "/a.pdf"))
     }
 
+    /// On a terminal (a pseudo-terminal from util-linux's `script`): a live progress line, then the
+    /// summary; the JSON report is one array of the per-file objects.
+    @Test func aTerminalGetsAProgressBarAndTheReportCanBeJSON() throws {
+        let (cli, _, folder) = try world()
+        let report = cli.directory + "/report.json"
+        let command = "\(CLI.binary) ingest \(folder) --recursive --report \(report)"
+        let result = try CLI.run(
+            "/usr/bin/script", ["-qec", command, "/dev/null"], in: cli.directory, environment: ["WAYBILL_TEMPLATES": CLI.templates])
+        #expect(result.stdout.contains("5/5 files"), "\(result.stdout)")
+        #expect(result.stdout.contains("pages/s"))
+        #expect(result.stdout.contains("quarantined  \(folder)/c.pdf  no-sheet"))
+        #expect(result.stdout.contains("delivered             3"))
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [[String: Any]])
+        #expect(rows.count == 5)
+        #expect(Set(rows.compactMap { $0["outcome"] as? String }) == ["delivered", "quarantined", "skipped"])
+    }
+
     @Test func aHotFolderIngestsFilesOnceTheyAreComplete() throws {
         let (cli, _, _) = try world()
         let hot = cli.directory + "/hot"
