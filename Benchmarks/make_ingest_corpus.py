@@ -8,10 +8,8 @@ then): 70% image-only JPEG PDFs at 200 dpi, 20% Group 4 multi-page TIFFs at 300 
 rest single JPEG or PNG pages without a sheet (which ingest quarantines as no-sheet). Every file
 has different bytes. Document pages are eight rasterized text pages in varying order.
 """
-import io
 import os
 import random
-import subprocess
 import sys
 import tempfile
 
@@ -19,13 +17,8 @@ from PIL import Image
 from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen import canvas
 
-
-def rasterize(pdf, dpi, page=1):
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["pdftoppm", "-r", str(dpi), "-f", str(page), "-l", str(page), "-png", "-gray", pdf,
-                        os.path.join(tmp, "p")], check=True)
-        name = next(f for f in os.listdir(tmp) if f.endswith(".png"))
-        return Image.open(os.path.join(tmp, name)).convert("L")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures"))
+from make_batch import rasterize  # noqa: E402  (the fixture generator's pdftoppm step)
 
 
 def main():
