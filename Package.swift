@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Layer 0: C wrappers. Each is imported by exactly one Swift target.
@@ -70,7 +71,13 @@ let package = Package(
         ),
         .target(
             name: "WaybillDelivery",
-            dependencies: ["WaybillCore"],
+            dependencies: [
+                "WaybillCore",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -117,6 +124,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WaybillSMTPTests", dependencies: ["WaybillSMTP", "WaybillCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WaybillDeliveryTests", dependencies: ["WaybillDelivery", "WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(name: "WaybillMIMETests", dependencies: ["WaybillMIME", "WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WaybillIngestTests",

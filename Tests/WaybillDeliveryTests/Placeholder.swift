@@ -1,0 +1,1 @@
+// The delivery transports' tests live in this target (SMTP client, webhooks).
