@@ -48,13 +48,11 @@ struct IngestCommand: AsyncParsableCommand {
             return handler
         }
         let context = try CommandContext(settings)
-        let store = try context.store()
         let override: DirectiveID?
         if let directive { override = try await context.directive(directive).id } else { override = nil }
-        let pipeline = Pipeline(
-            store: store, dataDirectory: context.data, rules: try context.settings.routingRules(),
-            batchRules: BatchRules(firstPageMustBeSheet: try context.settings.bool(.firstPageMustBeSheet)),
-            folders: FolderTransport(resolver: FolderResolver(roots: context.policy.folderRoots)))
+        let pipeline = try context.pipeline(
+            rules: try context.settings.routingRules(),
+            batchRules: BatchRules(firstPageMustBeSheet: try context.settings.bool(.firstPageMustBeSheet)))
         let ingest = FolderIngest(pipeline: pipeline, directive: override, force: force, actor: QuarantineCommand.actor)
         if let moveTo { try FileManager.default.createDirectory(atPath: moveTo, withIntermediateDirectories: true) }
         let output = try IngestOutput(json: json, report: report, dryRun: dryRun)

@@ -123,10 +123,9 @@ struct QuarantineCommand: AsyncParsableCommand {
     }
 
     static func pipeline(_ context: CommandContext, _ store: SQLiteDirectiveStore) throws -> Pipeline {
-        Pipeline(
-            store: store, dataDirectory: context.data, rules: try context.settings.routingRules(),
+        try context.pipeline(
+            rules: try context.settings.routingRules(),
             batchRules: BatchRules(firstPageMustBeSheet: try context.settings.bool(.firstPageMustBeSheet)),
-            folders: FolderTransport(resolver: FolderResolver(roots: context.policy.folderRoots)),
             logger: Logger(label: "waybill.ingest", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
@@ -148,11 +147,12 @@ struct QuarantineCommand: AsyncParsableCommand {
         ])
         let outcome = try await pipeline.process(message, actor: actor, again: true)
         switch outcome {
-        case .delivered(let jobs, let files, _):
+        case .delivered(let jobs, let files, _, let queued):
             try await store.setQuarantineState(id, newState, at: Date())
             try? FileManager.default.removeItem(at: pipeline.quarantinedFile(id))
             print("Delivered message \(id): \(jobs) job(s).")
             for file in files { print("  \(file)") }
+            if queued > 0 { print("  \(queued) more delivery(ies) queued (mail, webhooks): see 'waybill queue list'.") }
         case .quarantined(let reason, let detail, _):
             throw WaybillError(.stillQuarantined, "message \(id) is still refused: \(reason): \(detail)")
         }

@@ -44,11 +44,18 @@ struct ServeCommand: AsyncParsableCommand {
         do { spool = try Spool(directory: context.data.url.appendingPathComponent("spool")) } catch {
             throw WaybillError(.ioError, "\(error)")
         }
-        let pipeline = Pipeline(
-            store: store, dataDirectory: context.data, rules: rules,
-            batchRules: BatchRules(firstPageMustBeSheet: try settings.bool(.firstPageMustBeSheet)),
-            folders: FolderTransport(resolver: FolderResolver(roots: context.policy.folderRoots)),
-            logger: Logger(label: "waybill.ingest"))
+        let webhooks = try context.webhookTransport()
+        let queueBox = QueueBox()
+        let pipeline = try context.pipeline(
+            rules: rules, batchRules: BatchRules(firstPageMustBeSheet: try settings.bool(.firstPageMustBeSheet)), webhooks: webhooks,
+            onQueued: { queueBox.queue?.wake() }, logger: Logger(label: "waybill.ingest"))
+        let deliveryQueue = DeliveryQueue(
+            deliverer: pipeline.deliverer, concurrency: try settings.integer(.deliveryWorkers, in: 1...64, default: 4),
+            logger: Logger(label: "waybill.queue"))
+        queueBox.queue = deliveryQueue
+        if pipeline.smtp == nil {
+            logger.warning("no smarthost configured (WAYBILL_SMARTHOST): mail deliveries and notices wait in the queue")
+        }
         let worker = SpoolWorker(
             pipeline: pipeline, spool: spool, concurrency: try settings.integer(.workers, in: 1...64),
             logger: Logger(label: "waybill.worker"))
@@ -56,9 +63,13 @@ struct ServeCommand: AsyncParsableCommand {
         let server = SMTPServer(
             host: host, port: try settings.integer(.smtpPort, in: 0...65535),
             configuration: try smtpConfiguration(settings), spool: spool,
-            recipientPolicy: { address in
-                let decision = rules.accepts(address)
-                return decision.accepted ? .accept : .refuse(decision.reason)
+            recipientPolicy: { recipient in
+                // Refused only if every outcome is a refusal: attachments and size are not known yet.
+                let decision = rules.decide(
+                    RoutingContext(
+                        recipient: recipient.recipient, sender: recipient.sender, authenticatedUser: recipient.authenticatedUser,
+                        clientAddress: recipient.clientAddress, size: recipient.declaredSize))
+                return decision.mayAccept ? .accept : .refuse(decision.reason)
             },
             onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"))
         for (number, rule) in rules.rules.enumerated() {
@@ -69,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
                 // Shut down in reverse order: the listener stops accepting first, then the
                 // worker finishes the messages in hand.
                 services: [
+                    .init(service: DeliveryService(queue: deliveryQueue)),
                     .init(service: WorkerService(worker: worker)),
                     .init(
                         service: SMTPService(server: server, host: host, logger: logger),
@@ -76,7 +88,13 @@ struct ServeCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await webhooks.shutdown()
+            throw error
+        }
+        try? await webhooks.shutdown()
         logger.info("stopped")
     }
 
@@ -145,4 +163,24 @@ struct WorkerService: Service {
             worker.finish()
         }
     }
+}
+
+/// The delivery queue as a service: on graceful shutdown it starts no more attempts and lets
+/// those under way finish (a mail cut off mid-send would be sent again on the next start).
+struct DeliveryService: Service {
+    let queue: DeliveryQueue
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await queue.run()
+        } onGracefulShutdown: {
+            queue.finish()
+        }
+    }
+}
+
+/// The pipeline wakes the delivery queue, which is made after it: set once before either runs.
+final class QueueBox: @unchecked Sendable {
+    // Written once, before the services start; read afterwards only.
+    var queue: DeliveryQueue?
 }

@@ -10,7 +10,7 @@ public struct WaybillCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, IngestCommand.self, DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self,
             RulesCommand.self,
-            QuarantineCommand.self, SMTPPasswordCommand.self, BenchCommand.self,
+            QuarantineCommand.self, QueueCommand.self, SMTPPasswordCommand.self, BenchCommand.self,
         ]
     )
 

@@ -2,7 +2,7 @@ public import Foundation
 
 /// What happened to one accepted message: the pipeline's own record, behind a protocol like the
 /// directives (DESIGN.md, "Data model": message, job, delivery, journal).
-public protocol IngestLedger: Sendable {
+public protocol IngestLedger: DeliveryLedger {
     /// Records a message the first time the worker sees it; later calls return the stored record.
     func openMessage(_ message: MessageRecord) async throws -> MessageRecord
     /// `openMessage`, then (if the message is unfinished, or `again`) `beginAttempt`: one transaction.
@@ -12,6 +12,8 @@ public protocol IngestLedger: Sendable {
     func finishMessage(_ id: String, state: MessageState, outcome: String, at date: Date, journal: [JournalEntry]) async throws
     /// Counts one more start of work on a message and returns the count (journal lines with it).
     func beginAttempt(_ id: String, journal: [JournalEntry]) async throws -> Int
+    /// Records who may receive this message's notices (`MessageRecord.notify`).
+    func setNotify(_ id: String, address: String?) async throws
 
     /// Accepts a message's jobs in one transaction, each directive's use count increased once.
     /// Idempotent: if this message's jobs were accepted before, those are returned and nothing
@@ -19,12 +21,6 @@ public protocol IngestLedger: Sendable {
     /// revoked, expired or out of uses, counting the uses of this very message.
     func acceptJobs(messageID: String, directives: [DirectiveID], at date: Date) async throws -> [JobRecord]
     func jobs(messageID: String) async throws -> [JobRecord]
-
-    /// A delivery about to be written: its target and content hash, recorded first so that a
-    /// crash between the write and `markDelivered` can be recognized on restart.
-    func planDelivery(_ delivery: DeliveryRecord) async throws
-    func markDelivered(messageID: String, job: Int, destination: String, at date: Date, journal: [JournalEntry]) async throws
-    func deliveries(messageID: String) async throws -> [DeliveryRecord]
 
     /// Holds a message in quarantine and marks it finished, with its journal lines, at once.
     func quarantine(_ entry: QuarantineEntry, journal: [JournalEntry]) async throws
@@ -54,11 +50,15 @@ public struct MessageRecord: Sendable, Hashable, Codable {
     public var state: MessageState
     public var outcome: String?
     public var finishedAt: Date?
+    /// The address a failure notice may go to (the sender, when the pipeline found it may be
+    /// told: a configured domain or an authenticated session, and not automatic mail); nil: nobody.
+    public var notify: String?
 
     public init(
         id: String, receivedAt: Date, sender: String, recipients: [String], size: Int, state: MessageState = .received,
-        outcome: String? = nil, finishedAt: Date? = nil
+        outcome: String? = nil, finishedAt: Date? = nil, notify: String? = nil
     ) {
+        self.notify = notify
         self.id = id
         self.receivedAt = receivedAt
         self.sender = sender
@@ -82,36 +82,6 @@ public struct JobRecord: Sendable, Hashable, Codable {
         self.number = number
         self.directive = directive
         self.acceptedAt = acceptedAt
-    }
-}
-
-public enum DeliveryState: String, Sendable, Codable {
-    case planned
-    case delivered
-}
-
-public struct DeliveryRecord: Sendable, Hashable, Codable {
-    public var messageID: String
-    public var job: Int
-    public var destination: String
-    public var state: DeliveryState
-    /// Where the document was (or is being) written.
-    public var target: String
-    /// Hex SHA-256 of the document delivered.
-    public var sha256: String
-    public var deliveredAt: Date?
-
-    public init(
-        messageID: String, job: Int, destination: String, state: DeliveryState, target: String, sha256: String,
-        deliveredAt: Date? = nil
-    ) {
-        self.messageID = messageID
-        self.job = job
-        self.destination = destination
-        self.state = state
-        self.target = target
-        self.sha256 = sha256
-        self.deliveredAt = deliveredAt
     }
 }
 

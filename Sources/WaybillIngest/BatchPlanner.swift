@@ -43,6 +43,8 @@ public struct BatchRefusal: Error, Sendable {
     public var detail: String
     /// How far planning got before the refusal (for the journal and `--dry-run`).
     public var plan: Pipeline.Plan?
+    /// The directive the refusal is about (revoked, expired, used up): its owner is told too.
+    public var directive: Directive?
 
     public init(reason: String, detail: String) {
         self.reason = reason

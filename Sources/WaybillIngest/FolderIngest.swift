@@ -120,7 +120,7 @@ public struct FolderIngest: Sendable {
                 return finish(try await plan(message, into: result), started)
             }
             switch try await pipeline.process(message, actor: actor) {
-            case .delivered(_, let files, let pages):
+            case .delivered(_, let files, let pages, _):
                 result.outcome = "delivered"
                 result.delivered = files
                 result.pages = pages

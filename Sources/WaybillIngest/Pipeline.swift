@@ -20,11 +20,17 @@ public struct IngestMessage: Sendable {
     /// A mail message (from SMTP or an `.eml` file) whose attachments are the scans; false for
     /// a scan file itself, from `waybill ingest`, which searches for routing sheets.
     public var isMail: Bool
+    /// The SMTP session's authenticated user, if it logged in.
+    public var authenticatedUser: String?
+    /// The SMTP client's IP address.
+    public var clientAddress: String?
 
     public init(
         id: String, file: URL, sender: String, recipients: [String], receivedAt: Date, directiveOverride: DirectiveID? = nil,
-        isMail: Bool = true
+        isMail: Bool = true, authenticatedUser: String? = nil, clientAddress: String? = nil
     ) {
+        self.authenticatedUser = authenticatedUser
+        self.clientAddress = clientAddress
         self.isMail = isMail
         self.id = id
         self.file = file
@@ -37,8 +43,9 @@ public struct IngestMessage: Sendable {
 
 /// What became of a message.
 public enum IngestOutcome: Sendable, Hashable {
-    /// Every job delivered to every folder destination; the paths written.
-    case delivered(jobs: Int, files: [String], pages: Int = 0)
+    /// Every job accepted: `files` written to folders at once, `queued` deliveries left to the
+    /// delivery queue (mail, webhooks, and folder writes to be retried).
+    case delivered(jobs: Int, files: [String], pages: Int = 0, queued: Int = 0)
     case quarantined(reason: String, detail: String, pages: Int = 0)
 
     public var name: String {
@@ -61,12 +68,25 @@ public struct Pipeline: Sendable {
     public let rules: RoutingRules
     public let batchRules: BatchRules
     public let folders: FolderTransport
+    public let smtp: SMTPClient?
+    public let webhooks: WebhookTransport?
+    public let delivery: DeliveryOptions
+    public let now: @Sendable () -> Date
+    /// Called when a message left deliveries in the queue: the delivery queue's wake-up.
+    public let onQueued: @Sendable () -> Void
     public let logger: Logger
 
     public init(
         store: SQLiteDirectiveStore, dataDirectory: DataDirectory, rules: RoutingRules, batchRules: BatchRules = BatchRules(),
-        folders: FolderTransport, logger: Logger = Logger(label: "waybill.ingest")
+        folders: FolderTransport, smtp: SMTPClient? = nil, webhooks: WebhookTransport? = nil,
+        delivery: DeliveryOptions = DeliveryOptions(), now: @escaping @Sendable () -> Date = { Date() },
+        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest")
     ) {
+        self.smtp = smtp
+        self.webhooks = webhooks
+        self.delivery = delivery
+        self.now = now
+        self.onQueued = onQueued
         self.store = store
         self.dataDirectory = dataDirectory
         self.rules = rules
@@ -77,6 +97,13 @@ public struct Pipeline: Sendable {
 
     /// Starts on one message before it goes to quarantine as `worker-crash`.
     public static let maximumAttempts = 5
+
+    /// The outbox rows' attempts, through the same transports and options.
+    public var deliverer: Deliverer {
+        Deliverer(
+            store: store, dataDirectory: dataDirectory, folders: folders, smtp: smtp, webhooks: webhooks, options: delivery, now: now,
+            logger: Logger(label: "waybill.delivery"))
+    }
 
     public var workDirectory: URL { dataDirectory.url.appendingPathComponent("work", isDirectory: true) }
     public var quarantineDirectory: URL { dataDirectory.url.appendingPathComponent("quarantine", isDirectory: true) }
@@ -151,11 +178,17 @@ public struct Pipeline: Sendable {
             outcome = try await quarantine(
                 message, reason: refusal.reason, detail: refusal.detail, subject: subject, pages: refusal.plan?.pages ?? 0,
                 history: history, actor: actor)
+            await noticeQuarantined(message, refusal, subject: subject, actor: actor)
         }
-        if case .delivered(let jobs, let files, _) = outcome {
+        if case .delivered(let jobs, let files, _, let queued) = outcome {
             try await store.finishMessage(
-                message.id, state: .done, outcome: "delivered", at: Date(),
-                journal: history + [entry(message.id, "done", "\(jobs) job(s), \(files.count) file(s) delivered", actor)])
+                message.id, state: .done, outcome: queued == 0 ? "delivered" : "queued", at: Date(),
+                journal: history + [
+                    entry(
+                        message.id, "done",
+                        "\(jobs) job(s), \(files.count) file(s) delivered" + (queued > 0 ? ", \(queued) delivery(ies) queued" : ""), actor)
+                ])
+            if queued > 0 { onQueued() }
         }
         let total = ContinuousClock.now - started
         logger.info(
@@ -185,6 +218,8 @@ public struct Pipeline: Sendable {
         public var sheets = 0
         public var jobs: [PlannedJob] = []
         public var directives: [DirectiveID: Directive] = [:]
+        /// The message is automatic mail (Auto-Submitted, a list, a notice): no notice answers it.
+        public var automatic = false
         /// Journal lines for the planning steps, written when the plan is carried out.
         var history: [(event: String, detail: String)] = []
         var timings: [String: Duration] = [:]
@@ -227,6 +262,7 @@ public struct Pipeline: Sendable {
             }
             plan.timings["mime"] = ContinuousClock.now - clock
             plan.subject = parsed.subject
+            plan.automatic = parsed.isAutomatic
             scans = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }.map(\.url)
             plan.attachments = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }.map(\.filename)
             plan.skipped = parsed.attachments.filter { ScanFormat(path: $0.url.path) == nil }.map(\.filename)
@@ -282,7 +318,9 @@ public struct Pipeline: Sendable {
                     case .usedUp: "used-up"
                     case .active: "active"
                     }
-                throw BatchRefusal(reason: reason, detail: status.explanation(for: job.directive))
+                var refusal = BatchRefusal(reason: reason, detail: status.explanation(for: job.directive))
+                refusal.directive = directive
+                throw refusal
             }
             plan.directives[job.directive] = directive
         }
@@ -324,82 +362,91 @@ public struct Pipeline: Sendable {
         history = []
         CrashPoint.reached("after-accept")
 
-        // 5. Documents and deliveries.
+        // 5. Documents into the outbox, a delivery row for each destination, folders written at once.
+        if let notify = noticeAddress(message, automatic: plan.automatic) { try await store.setNotify(message.id, address: notify) }
         clock = ContinuousClock.now
+        let deliverer = self.deliverer
         var files: [String] = []
+        var queued = 0
         for (job, plan) in zip(jobs, planned) {
             guard let directive = directives[job.directive] else { continue }
-            let document = work.appendingPathComponent("job-\(job.number).pdf")
-            let digest: String
-            do {
-                digest = try await Self.offPool {
-                    try DocumentAssembler.writePDF(pages: plan.pages, to: document, creationDate: message.receivedAt)
-                    return try Self.sha256(document)
-                }
-            } catch let error as WaybillError {
-                throw BatchRefusal(
-                    reason: "unreadable-attachment", detail: "job \(job.number): its document could not be made: \(error.message) [\(error.code)]")
-            }
+            let (document, digest) = try await keepDocument(job: job.number, pages: plan.pages, message: message, work: work)
             let fileName = FileNamePattern.render(
                 directive.options.fileNamePattern, date: message.receivedAt, directive: directive.id, messageID: message.id,
                 title: directive.title, job: job.number, extension: "pdf")
-            for destination in directive.destinations {
-                guard case .folder = destination else {
-                    history.append(
-                        entry(
-                            message.id, "deferred",
-                            "job \(job.number): \(destination.uri) is not a folder; email and webhook delivery are not built yet", actor))
-                    continue
-                }
-                do {
-                    files.append(
-                        try await deliver(
-                            document, digest: digest, fileName: fileName, to: destination, messageID: message.id, job: job.number,
-                            actor: actor))
-                } catch let error as WaybillError {
-                    // Kept, with what was delivered so far recorded: `release` finishes the rest.
-                    throw BatchRefusal(
-                        reason: "delivery-failed", detail: "job \(job.number) to \(destination.uri): \(error.message) [\(error.code)]")
+            let rows = try await store.enqueue(
+                directive.destinations.map {
+                    NewDelivery(
+                        messageID: message.id, job: job.number, kind: .document, destination: $0.uri, document: document.path,
+                        fileName: fileName, sha256: digest)
+                },
+                journal: [])
+            for row in rows {
+                switch row.state {
+                case .delivered:
+                    if case .folder = try? Destination(uri: row.destination) { files.append(row.target) }
+                case .queued, .sending:
+                    // Folders are local and fast: written now. Mail and webhooks wait for the queue.
+                    if row.state == .queued, case .folder = try? Destination(uri: row.destination),
+                        case .delivered(let target)? = try await deliverer.attempt(row.id, actor: actor)
+                    {
+                        files.append(target)
+                    } else {
+                        queued += 1
+                    }
+                case .dead, .purged:
+                    break
                 }
             }
         }
         timings["deliver"] = ContinuousClock.now - clock
-        return .delivered(jobs: jobs.count, files: files, pages: plan.pages)
+        return .delivered(jobs: jobs.count, files: files, pages: plan.pages, queued: queued)
     }
 
-    /// Exactly once per (message, job, destination): the target and the document's hash are
-    /// recorded before the write; a restart that finds that file with that hash only marks it.
-    private func deliver(
-        _ document: URL, digest: String, fileName: String, to destination: Destination, messageID: String, job: Int, actor: String
-    ) async throws -> String {
-        let existing = try await store.deliveries(messageID: messageID).first { $0.job == job && $0.destination == destination.uri }
-        if let existing {
-            if existing.state == .delivered { return existing.target }
-            let target = URL(fileURLWithPath: existing.target)
-            if (try? await Self.offPool { try Self.sha256(target) }) == existing.sha256 {
-                try await store.markDelivered(
-                    messageID: messageID, job: job, destination: destination.uri, at: Date(),
-                    journal: [entry(messageID, "delivered", "job \(job) to \(destination.uri): \(existing.target) (found after a restart)", actor)])
-                return existing.target
+    /// A job's document, kept in the outbox until its deliveries are done. Written once: a
+    /// message run again after a crash finds it there and delivers the same bytes.
+    private func keepDocument(job: Int, pages: [PageReference], message: IngestMessage, work: URL) async throws -> (URL, String) {
+        let outbox = deliverer.outbox
+        let name = "job-\(job).pdf"
+        let kept = outbox.folder(message.id).appendingPathComponent(name)
+        do {
+            return try await Self.offPool {
+                if FileManager.default.fileExists(atPath: kept.path) { return (kept, try Self.sha256(kept)) }
+                let document = work.appendingPathComponent(name)
+                try DocumentAssembler.writePDF(pages: pages, to: document, creationDate: message.receivedAt)
+                let digest = try Self.sha256(document)
+                return (try outbox.keep(document, messageID: message.id, as: name), digest)
             }
+        } catch let error as WaybillError where error.code != .ioError {
+            throw BatchRefusal(
+                reason: "unreadable-attachment", detail: "job \(job): its document could not be made: \(error.message) [\(error.code)]")
         }
-        let folders = self.folders
-        let folder = try await Self.offPool { try folders.open(destination) }
-        for _ in 0..<100 {
-            let name = try await Self.offPool { folder.freeName(fileName) }
-            let target = folder.path + "/" + name
-            try await store.planDelivery(
-                DeliveryRecord(
-                    messageID: messageID, job: job, destination: destination.uri, state: .planned, target: target, sha256: digest))
-            if try await Self.offPool({ try folder.write(document, as: name) }) {
-                CrashPoint.reached("after-link")
-                try await store.markDelivered(
-                    messageID: messageID, job: job, destination: destination.uri, at: Date(),
-                    journal: [entry(messageID, "delivered", "job \(job) to \(destination.uri): \(target)", actor)])
-                return target
-            }
+    }
+
+    /// Who a notice about this message may go to: its sender, when the sender is in a
+    /// configured domain or logged in, and the message is not automatic. Nobody otherwise.
+    func noticeAddress(_ message: IngestMessage, automatic: Bool) -> String? {
+        guard delivery.notices, message.isMail, !automatic, Destination.isValidEmail(message.sender) else { return nil }
+        if message.authenticatedUser != nil { return message.sender }
+        let domain = message.sender.split(separator: "@").last.map { $0.lowercased() } ?? ""
+        return delivery.localDomains.contains(domain) ? message.sender : nil
+    }
+
+    /// Failure notices for a quarantined message; a failure to queue them is logged, not thrown.
+    private func noticeQuarantined(_ message: IngestMessage, _ refusal: BatchRefusal, subject: String?, actor: String) async {
+        guard delivery.notices else { return }
+        do {
+            let file = message.file
+            let automatic =
+                message.isMail ? ((try? await Self.offPool { try MIMEParser.headers(messageAt: file).isAutomatic }) ?? true) : true
+            if let notify = noticeAddress(message, automatic: automatic) { try await store.setNotify(message.id, address: notify) }
+            try await deliverer.noticeQuarantined(
+                messageID: message.id, reason: refusal.reason, detail: refusal.detail, subject: subject, directive: refusal.directive,
+                actor: actor)
+            onQueued()
+        } catch {
+            logger.error("failure notice not queued", metadata: ["id": "\(message.id)", "error": "\(error)"])
         }
-        throw WaybillError(.ioError, "no free file name for \(fileName) in \(folder.path)")
     }
 
     /// Keeps the original, records why, and takes it out of the spool's hands.

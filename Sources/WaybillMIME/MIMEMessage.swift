@@ -17,11 +17,15 @@ public struct MIMEMessage: Sendable {
     /// text/html one with tags removed when there is no plain part: senders sometimes write a
     /// routing hint in the body.
     public var bodyText: String?
+    /// Sent by a program, not a person (Auto-Submitted, Precedence bulk/list, List-Id, or one of
+    /// Waybill's own notices): never answered with a notice, so notices cannot loop.
+    public var isAutomatic: Bool
 
     public init(
         messageID: String? = nil, subject: String? = nil, from: String? = nil, date: Date? = nil,
-        attachments: [MIMEAttachment] = [], bodyText: String? = nil
+        attachments: [MIMEAttachment] = [], bodyText: String? = nil, isAutomatic: Bool = false
     ) {
+        self.isAutomatic = isAutomatic
         self.messageID = messageID
         self.subject = subject
         self.from = from

@@ -45,7 +45,7 @@ public enum MIMEParser {
             )
             return MIMEMessage(
                 messageID: file.messageID, subject: file.subject, from: file.from, date: file.date,
-                attachments: attachments, bodyText: bodyText(of: leaves)
+                attachments: attachments, bodyText: bodyText(of: leaves), isAutomatic: file.isAutomatic
             )
         } catch {
             for url in created { try? FileManager.default.removeItem(at: url) }
@@ -60,7 +60,8 @@ public enum MIMEParser {
     ///   `WaybillError(.ioError)` when it cannot be read.
     public static func headers(messageAt url: URL) throws(WaybillError) -> MIMEMessage {
         let file = try SpooledMessage(url: url)
-        return MIMEMessage(messageID: file.messageID, subject: file.subject, from: file.from, date: file.date)
+        return MIMEMessage(
+            messageID: file.messageID, subject: file.subject, from: file.from, date: file.date, isAutomatic: file.isAutomatic)
     }
 
     /// A leaf MIME part and what its headers say. Valid while its `SpooledMessage` lives.

@@ -65,6 +65,27 @@ final class SpooledMessage {
 
     var subject: String? { g_mime_message_get_subject(message).map { String(cString: $0) } }
 
+    /// A top-level header's raw value (first occurrence), or nil.
+    func header(_ name: String) -> String? {
+        message.withMemoryRebound(to: GMimeObject.self, capacity: 1) { object in
+            g_mime_object_get_header(object, name).map { String(cString: $0) }
+        }
+    }
+
+    /// Auto-Submitted (RFC 3834) other than `no`, `Precedence: bulk|junk|list`, a List-Id, or a
+    /// notice of Waybill's own: mail no notice may answer.
+    var isAutomatic: Bool {
+        if let value = header("Auto-Submitted")?.trimmingCharacters(in: .whitespaces).lowercased(), !value.hasPrefix("no") {
+            return true
+        }
+        if let value = header("Precedence")?.trimmingCharacters(in: .whitespaces).lowercased(),
+            ["bulk", "junk", "list"].contains(value)
+        {
+            return true
+        }
+        return header("List-Id") != nil || header("X-Waybill-Notice") != nil
+    }
+
     var from: String? { Self.firstMailbox(in: g_mime_message_get_from(message)) }
 
     var date: Date? {

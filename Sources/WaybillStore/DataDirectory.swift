@@ -41,6 +41,30 @@ public struct DataDirectory: Sendable {
         return try loadKeys()
     }
 
+    /// A random 32-byte secret in `<data>/<name>` (hex, mode 0600), made on first use: the
+    /// webhook signing secret, shared with receivers by the administrator.
+    public func loadOrCreateSecret(named name: String) throws(WaybillError) -> [UInt8] {
+        try prepare()
+        let path = url.appendingPathComponent(name).path
+        if !FileManager.default.fileExists(atPath: path) {
+            let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            try SecretFile.write(Data((secret + "\n").utf8), to: path, createOnly: true)
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw WaybillError(.keyError, "cannot read the secret in \(path)")
+        }
+        let hex = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        guard hex.count >= 32, hex.count % 2 == 0 else { throw WaybillError(.keyError, "the secret in \(path) is not hex") }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: hex.count, by: 2) {
+            guard let byte = UInt8(String(decoding: hex[index..<index + 2], as: UTF8.self), radix: 16) else {
+                throw WaybillError(.keyError, "the secret in \(path) is not hex")
+            }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+
     public func loadKeys() throws(WaybillError) -> SigningKeys {
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: keysPath))

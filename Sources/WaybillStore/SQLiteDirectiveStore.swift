@@ -57,6 +57,7 @@ public final class SQLiteDirectiveStore: DirectiveRepository {
         }
         registerIngestMigrations(&migrator)
         registerAttemptMigration(&migrator)
+        registerDeliveryQueueMigration(&migrator)
         return migrator
     }
 

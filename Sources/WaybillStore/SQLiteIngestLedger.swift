@@ -80,15 +80,21 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    private static func encode(_ list: [String]) -> String {
+    public func setNotify(_ id: String, address: String?) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE message SET notify = ? WHERE id = ?", arguments: [address, id])
+        }
+    }
+
+    static func encode(_ list: [String]) -> String {
         String(decoding: (try? JSONEncoder().encode(list)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
-    private static func decodeList(_ text: String) -> [String] {
+    static func decodeList(_ text: String) -> [String] {
         (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
     }
 
-    private static func date(_ row: Row, _ column: String) -> Date? {
+    static func date(_ row: Row, _ column: String) -> Date? {
         (row[column] as Double?).map { Date(timeIntervalSince1970: $0) }
     }
 
@@ -97,7 +103,7 @@ extension SQLiteDirectiveStore: IngestLedger {
             id: row["id"], receivedAt: date(row, "received_at") ?? Date(timeIntervalSince1970: 0), sender: row["sender"],
             recipients: decodeList(row["recipients"]), size: row["size"],
             state: MessageState(rawValue: row["state"]) ?? .received, outcome: row["outcome"],
-            finishedAt: date(row, "finished_at"))
+            finishedAt: date(row, "finished_at"), notify: row["notify"])
     }
 
     public func openMessage(_ message: MessageRecord) async throws -> MessageRecord {
@@ -192,40 +198,6 @@ extension SQLiteDirectiveStore: IngestLedger {
         }
     }
 
-    public func planDelivery(_ delivery: DeliveryRecord) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO delivery (message_id, job, destination, state, target, sha256) VALUES (?, ?, ?, 'planned', ?, ?)
-                    ON CONFLICT (message_id, job, destination) DO UPDATE SET target = excluded.target, sha256 = excluded.sha256
-                    WHERE delivery.state = 'planned'
-                    """,
-                arguments: [delivery.messageID, delivery.job, delivery.destination, delivery.target, delivery.sha256])
-        }
-    }
-
-    public func markDelivered(messageID: String, job: Int, destination: String, at date: Date, journal: [JournalEntry]) async throws {
-        try await pool.write { db in
-            try Self.append(journal, db)
-            try db.execute(
-                sql: "UPDATE delivery SET state = 'delivered', delivered_at = ? WHERE message_id = ? AND job = ? AND destination = ?",
-                arguments: [date.timeIntervalSince1970, messageID, job, destination])
-        }
-    }
-
-    public func deliveries(messageID: String) async throws -> [DeliveryRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM delivery WHERE message_id = ? ORDER BY job, destination", arguments: [messageID]
-            ).map { row in
-                DeliveryRecord(
-                    messageID: row["message_id"], job: row["job"], destination: row["destination"],
-                    state: DeliveryState(rawValue: row["state"]) ?? .planned, target: row["target"], sha256: row["sha256"],
-                    deliveredAt: Self.date(row, "delivered_at"))
-            }
-        }
-    }
-
     public func quarantine(_ entry: QuarantineEntry, journal: [JournalEntry]) async throws {
         try await pool.write { db in
             try Self.finish(entry.messageID, state: .quarantined, outcome: entry.reason, at: entry.at, db)
@@ -276,7 +248,7 @@ extension SQLiteDirectiveStore: IngestLedger {
         try await pool.write { db in try Self.append(entries, db) }
     }
 
-    private static func append(_ entries: [JournalEntry], _ db: Database) throws {
+    static func append(_ entries: [JournalEntry], _ db: Database) throws {
         for entry in entries {
             try db.execute(
                 sql: "INSERT INTO journal (at, message_id, event, detail, actor) VALUES (?, ?, ?, ?, ?)",
