@@ -1,1 +1,0 @@
-// The delivery transports' tests live in this target (SMTP client, webhooks).
