@@ -55,7 +55,7 @@ extension Settings {
         }
         return DeliveryOptions(
             schedule: try retrySchedule(), hostname: hostname, mailFrom: mailFrom,
-            notices: values[.notices].map { _ in try bool(.notices) } ?? true, localDomains: list(.domains),
+            notices: values[.notices]?.isEmpty == false ? try bool(.notices) : true, localDomains: list(.domains),
             sheetsURL: values[.sheetsURL].flatMap { $0.isEmpty ? nil : $0 })
     }
 

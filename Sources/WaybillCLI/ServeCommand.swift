@@ -37,7 +37,6 @@ struct ServeCommand: AsyncParsableCommand {
         let context = try CommandContext(settings, extraFlags: extra)
         let settings = context.settings
         let logger = Logger(label: "waybill")
-        let store = try context.store()
         _ = try context.keys()
         let rules = try settings.routingRules()
         let spool: Spool

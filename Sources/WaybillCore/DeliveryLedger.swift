@@ -172,7 +172,7 @@ public struct RetrySchedule: Sendable, Hashable {
         return min(now.addingTimeInterval(delay), deadline)
     }
 
-    static func seconds(_ duration: Duration) -> Double {
+    public static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -41,8 +41,9 @@ public struct DataDirectory: Sendable {
         return try loadKeys()
     }
 
-    /// A random 32-byte secret in `<data>/<name>` (hex, mode 0600), made on first use: the
-    /// webhook signing secret, shared with receivers by the administrator.
+    /// A random secret in `<data>/<name>` (64 hex digits, mode 0600), made on first use: the
+    /// webhook signing secret. The key is the text itself (its ASCII bytes, without the line
+    /// end), so a receiver uses the string the administrator gives it as it is.
     public func loadOrCreateSecret(named name: String) throws(WaybillError) -> [UInt8] {
         try prepare()
         let path = url.appendingPathComponent(name).path
@@ -53,16 +54,9 @@ public struct DataDirectory: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw WaybillError(.keyError, "cannot read the secret in \(path)")
         }
-        let hex = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-        guard hex.count >= 32, hex.count % 2 == 0 else { throw WaybillError(.keyError, "the secret in \(path) is not hex") }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: hex.count, by: 2) {
-            guard let byte = UInt8(String(decoding: hex[index..<index + 2], as: UTF8.self), radix: 16) else {
-                throw WaybillError(.keyError, "the secret in \(path) is not hex")
-            }
-            bytes.append(byte)
-        }
-        return bytes
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard secret.utf8.count >= 16 else { throw WaybillError(.keyError, "the secret in \(path) is shorter than 16 characters") }
+        return Array(secret.utf8)
     }
 
     public func loadKeys() throws(WaybillError) -> SigningKeys {

@@ -122,7 +122,7 @@ import WaybillStore
         let scan = try world.scan(["sheet:" + world.sheet(directive), "blank", "doc:PAGE-A1", "doc:PAGE-A2"])
         let message = try world.mail([scan])
         let outcome = try await world.pipeline.process(message)
-        guard case .delivered(let jobs, let files, _) = outcome else { Issue.record("not delivered: \(outcome)"); return }
+        guard case .delivered(let jobs, let files, _, _) = outcome else { Issue.record("not delivered: \(outcome)"); return }
         #expect(jobs == 1)
         #expect(files.count == 1)
         let delivered = world.delivered()
@@ -174,7 +174,7 @@ import WaybillStore
         let scan = try world.scan(
             ["sheet:" + world.sheet(first), "doc:PAGE-C1", "sheet:" + world.sheet(second), "doc:PAGE-C2", "doc:PAGE-C3"], format: "tiff")
         let outcome = try await world.pipeline.process(try world.mail([scan]))
-        guard case .delivered(let jobs, _, _) = outcome else { Issue.record("not delivered: \(outcome)"); return }
+        guard case .delivered(let jobs, _, _, _) = outcome else { Issue.record("not delivered: \(outcome)"); return }
         #expect(jobs == 2)
         #expect(try Self.labels(try #require(world.delivered("first").first)) == ["PAGE-C1"])
         #expect(try Self.labels(try #require(world.delivered("second").first)) == ["PAGE-C2", "PAGE-C3"])
