@@ -2,8 +2,9 @@ public import WaybillCore
 
 /// The mail server that relays our outgoing mail (WAYBILL_SMARTHOST), and how to talk to it.
 ///
-/// Its `description` leaves the password out, so a smarthost can be logged as it is.
-public struct Smarthost: Sendable, Hashable, CustomStringConvertible {
+/// Its `description` and its mirror (`dump`) leave the password out, so a smarthost can be
+/// logged as it is.
+public struct Smarthost: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     public enum Security: String, Sendable, Hashable {
         /// Plain connection, then STARTTLS (RFC 3207), required: a server that does not offer it
         /// gets neither credentials nor mail. Port 587 or 25.
@@ -106,6 +107,17 @@ public struct Smarthost: Sendable, Hashable, CustomStringConvertible {
         let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let user = username.map { ", user \($0)" } ?? ""
         return "\(address) (\(security.rawValue)\(user))"
+    }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "security": security, "username": username as Any,
+                "password": password == nil ? "nil" : "<redacted>", "heloName": heloName, "trustRoots": trustRoots as Any,
+                "verifyHostname": verifyHostname, "connectTimeout": connectTimeout, "commandTimeout": commandTimeout,
+                "dataTimeout": dataTimeout,
+            ], displayStyle: .struct)
     }
 }
 

@@ -121,6 +121,9 @@ import WaybillCore
         let smarthost = try Smarthost(parsing: "h:587", username: "alice", password: "s3cret-pw", heloName: "w")
         #expect(smarthost.description == "h:587 (starttls, user alice)")
         #expect(!"\(smarthost)".contains("s3cret-pw") && !String(reflecting: smarthost).contains("s3cret-pw"))
+        var dumped = ""
+        dump(smarthost, to: &dumped)
+        #expect(dumped.contains("alice") && !dumped.contains("s3cret-pw"))
     }
 
     @Test func addressesThatWouldBreakTheCommandAreRefused() {
