@@ -24,6 +24,10 @@ public struct SettingKey: Sendable, Hashable {
     public static let hostname = SettingKey("hostname")
     public static let domains = SettingKey("domains")
     public static let rules = SettingKey("rules")
+    /// `refuse` or `relay`: what an address at a configured domain that no rule matches means (docs/rules.md).
+    public static let defaultRecipient = SettingKey("default_recipient")
+    /// `on` or `off`: `folder.ROOT.SUB@DOMAIN` addresses deliver straight to that folder (docs/rules.md).
+    public static let oneOffAddresses = SettingKey("one_off_addresses")
     public static let workers = SettingKey("workers")
     public static let maxMessageSize = SettingKey("max_message_size")
     public static let tlsCertificate = SettingKey("tls_certificate")
@@ -36,8 +40,8 @@ public struct SettingKey: Sendable, Hashable {
 
     public static let all: [SettingKey] = [
         dataDir, templates, template, paper, allowWebhook, folderRoots, scanAddress, smtpHost, smtpPort, hostname, domains, rules,
-        workers, maxMessageSize, tlsCertificate, tlsKey, smtpUsers, requireAuth, allowPlaintextAuth, greetingDelay,
-        firstPageMustBeSheet,
+        defaultRecipient, oneOffAddresses, workers, maxMessageSize, tlsCertificate, tlsKey, smtpUsers, requireAuth,
+        allowPlaintextAuth, greetingDelay, firstPageMustBeSheet,
     ]
 }
 
@@ -100,6 +104,8 @@ public struct Settings: Sendable {
         .allowPlaintextAuth: "false",
         .greetingDelay: "1",
         .firstPageMustBeSheet: "true",
+        .defaultRecipient: "refuse",
+        .oneOffAddresses: "off",
     ]
 
     public init(flags: [SettingKey: String], environment: [String: String], configFile explicitFile: String?) throws {
@@ -197,27 +203,17 @@ extension Settings {
         }
     }
 
-    /// The routing rules: configured ones first (compact `PATTERN=ACTION` list, or a JSON list of
-    /// `{"match", "action", "directive", "reason"}` objects), then the built-in `scan@` rules.
+    /// The routing rules (docs/rules.md): the configured ones (`rules`: a compact `PATTERN=ACTION`
+    /// list or a JSON list of rule objects), the one-off, built-in and default-recipient rules for
+    /// the `domains`, checked against the destination policy and for open relays.
     public func routingRules() throws -> RoutingRules {
-        let text = (values[.rules] ?? "").trimmingSpaces()
-        var configured: [RoutingRule] = []
-        if text.hasPrefix("[") {
-            guard let objects = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
-                throw WaybillError(.configError, "rules must be a list of objects with match and action")
-            }
-            for object in objects {
-                guard let match = object["match"] as? String, let action = object["action"] as? String else {
-                    throw WaybillError(.configError, "every rule needs \"match\" and \"action\": \(object)")
-                }
-                configured.append(
-                    try RoutingRule(
-                        pattern: match,
-                        action: try RoutingRule.action(action, directive: object["directive"] as? String, reason: object["reason"] as? String)))
-            }
-        } else {
-            configured = try list(.rules).map { try RoutingRule(compact: $0) }
+        let configured = try RoutingRule.rules(fromSetting: values[.rules] ?? "")
+        let text = (values[.defaultRecipient] ?? "refuse").trimmingSpaces().lowercased()
+        guard let defaultRecipient = RoutingRules.DefaultRecipient(rawValue: text.isEmpty ? "refuse" : text) else {
+            throw WaybillError(.configError, "default_recipient must be refuse or relay, not '\(text)'")
         }
-        return RoutingRules(configured: configured, domains: list(.domains))
+        return try RoutingRules(
+            configured: configured, domains: list(.domains), defaultRecipient: defaultRecipient,
+            oneOffAddresses: try bool(.oneOffAddresses), policy: try destinationPolicy())
     }
 }

@@ -22,7 +22,8 @@ public struct SMTPServer: Sendable {
     public var port: Int
     public var configuration: SMTPConfiguration
     public var spool: Spool
-    public var recipientPolicy: @Sendable (String) -> RecipientDecision
+    /// Asked at every RCPT, on the connection's event loop: it must not block.
+    public var recipientPolicy: @Sendable (RecipientContext) -> RecipientDecision
     /// Told of every committed message, as soon as it is durable (just before its 250 is written).
     /// Called on the connection's event loop: it must return at once (hand the id to a queue).
     public var onSpooled: @Sendable (String) -> Void
@@ -32,7 +33,8 @@ public struct SMTPServer: Sendable {
 
     public init(
         host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
-        recipientPolicy: @escaping @Sendable (String) -> RecipientDecision, onSpooled: @escaping @Sendable (String) -> Void = { _ in },
+        recipientPolicy: @escaping @Sendable (RecipientContext) -> RecipientDecision,
+        onSpooled: @escaping @Sendable (String) -> Void = { _ in },
         logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock()
     ) {
         self.host = host
@@ -43,6 +45,18 @@ public struct SMTPServer: Sendable {
         self.onSpooled = onSpooled
         self.logger = logger
         self.clock = clock
+    }
+
+    /// A policy that looks at the recipient address only.
+    @_disfavoredOverload
+    public init(
+        host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
+        recipientPolicy: @escaping @Sendable (String) -> RecipientDecision, onSpooled: @escaping @Sendable (String) -> Void = { _ in },
+        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock()
+    ) {
+        self.init(
+            host: host, port: port, configuration: configuration, spool: spool, recipientPolicy: { recipientPolicy($0.recipient) },
+            onSpooled: onSpooled, logger: logger, clock: clock)
     }
 
     /// Binds and serves until the task is cancelled. `onBound` receives the port (useful with port 0).
@@ -116,7 +130,9 @@ public struct SMTPServer: Sendable {
                     group.addTask {
                         try await self.watchdog(watch, outbound: outbound, channel: connection.channel, logger: logger)
                     }
-                    var session = Session(server: self, tls: tls, pool: pool, watch: watch, logger: logger)
+                    var session = Session(
+                        server: self, clientAddress: connection.channel.remoteAddress?.ipAddress, tls: tls, pool: pool, watch: watch,
+                        logger: logger)
                     defer { session.dropWriter() }
                     try await session.run(inbound: inbound, outbound: outbound, flags: flags)
                     group.cancelAll()
@@ -196,13 +212,17 @@ public struct SMTPServer: Sendable {
         /// Between STARTTLS and the TLS marker: every byte read is discarded.
         var awaitingTLS = false
 
-        init(server: SMTPServer, tls: NIOSSLContext?, pool: NIOThreadPool, watch: SMTPConnectionWatch, logger: Logger) {
+        init(
+            server: SMTPServer, clientAddress: String?, tls: NIOSSLContext?, pool: NIOThreadPool, watch: SMTPConnectionWatch,
+            logger: Logger
+        ) {
             self.server = server
             self.tls = tls
             self.pool = pool
             self.watch = watch
             self.logger = logger
-            machine = SMTPServerStateMachine(configuration: server.configuration, recipientPolicy: server.recipientPolicy)
+            machine = SMTPServerStateMachine(
+                configuration: server.configuration, clientAddress: clientAddress, recipientPolicy: server.recipientPolicy)
             lines = SMTPLineDecoder(maximumLength: server.configuration.maximumCommandLength)
         }
 

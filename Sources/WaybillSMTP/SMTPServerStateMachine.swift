@@ -5,6 +5,27 @@ public enum RecipientDecision: Sendable, Equatable {
     case refuse(String)
 }
 
+/// What the server knows when a client names a recipient (RCPT TO), for the routing rules.
+public struct RecipientContext: Sendable, Hashable {
+    public var recipient: String
+    /// The MAIL FROM reverse-path; empty for the null sender `<>`.
+    public var sender: String
+    /// The SMTP AUTH user of the session, nil if it did not authenticate.
+    public var authenticatedUser: String?
+    /// The client's IP address as the listener saw it (`10.0.0.5`, `::1`, `::ffff:10.0.0.5`).
+    public var clientAddress: String?
+    /// What `MAIL FROM:<…> SIZE=` declared (RFC 1870): a client's claim, checked again at the worker.
+    public var declaredSize: Int?
+
+    public init(recipient: String, sender: String, authenticatedUser: String? = nil, clientAddress: String? = nil, declaredSize: Int? = nil) {
+        self.recipient = recipient
+        self.sender = sender
+        self.authenticatedUser = authenticatedUser
+        self.clientAddress = clientAddress
+        self.declaredSize = declaredSize
+    }
+}
+
 /// One message's envelope, handed to the spool when DATA ends.
 public struct SMTPEnvelope: Sendable, Equatable, Codable {
     public var helo: String
@@ -14,13 +35,20 @@ public struct SMTPEnvelope: Sendable, Equatable, Codable {
     public var declaredSize: Int?
     /// The AUTH user of the session (RFC 4954), nil if the client did not authenticate.
     public var authenticatedUser: String?
+    /// The client's IP address, for the routing rules' network criteria at the worker. nil in
+    /// envelopes spooled before it was recorded (decoded as absent) and when the listener did not know it.
+    public var clientAddress: String?
 
-    public init(helo: String, sender: String, recipients: [String], declaredSize: Int?, authenticatedUser: String? = nil) {
+    public init(
+        helo: String, sender: String, recipients: [String], declaredSize: Int?, authenticatedUser: String? = nil,
+        clientAddress: String? = nil
+    ) {
         self.helo = helo
         self.sender = sender
         self.recipients = recipients
         self.declaredSize = declaredSize
         self.authenticatedUser = authenticatedUser
+        self.clientAddress = clientAddress
     }
 }
 
@@ -88,7 +116,9 @@ public struct SMTPServerStateMachine: Sendable {
     }
 
     public let configuration: SMTPConfiguration
-    private let recipientPolicy: @Sendable (String) -> RecipientDecision
+    private let recipientPolicy: @Sendable (RecipientContext) -> RecipientDecision
+    /// The client's IP address, recorded in every envelope and given to the recipient policy.
+    public let clientAddress: String?
     private var state = State.connected
     private var errors = 0
     private var authenticationFailures = 0
@@ -99,9 +129,21 @@ public struct SMTPServerStateMachine: Sendable {
     /// True once the client has sent a complete line: a TLS ClientHello can only come before.
     public private(set) var hasReceivedCommand = false
 
-    public init(configuration: SMTPConfiguration, recipientPolicy: @escaping @Sendable (String) -> RecipientDecision) {
+    public init(
+        configuration: SMTPConfiguration, clientAddress: String? = nil,
+        recipientPolicy: @escaping @Sendable (RecipientContext) -> RecipientDecision
+    ) {
         self.configuration = configuration
+        self.clientAddress = clientAddress
         self.recipientPolicy = recipientPolicy
+    }
+
+    /// A policy that looks at the recipient address only.
+    @_disfavoredOverload
+    public init(
+        configuration: SMTPConfiguration, clientAddress: String? = nil, recipientPolicy: @escaping @Sendable (String) -> RecipientDecision
+    ) {
+        self.init(configuration: configuration, clientAddress: clientAddress) { recipientPolicy($0.recipient) }
     }
 
     /// The greeting, once the connection is accepted (and the client has not spoken first).
@@ -250,7 +292,10 @@ public struct SMTPServerStateMachine: Sendable {
             guard envelope.recipients.count < configuration.maximumRecipients else {
                 return [.reply(SMTPReply(452, "4.5.3 Too many recipients (at most \(configuration.maximumRecipients))"))]
             }
-            switch recipientPolicy(address) {
+            let context = RecipientContext(
+                recipient: address, sender: envelope.sender, authenticatedUser: envelope.authenticatedUser,
+                clientAddress: clientAddress, declaredSize: envelope.declaredSize)
+            switch recipientPolicy(context) {
             case .accept:
                 envelope.recipients.append(address)
                 state = .mail(envelope)
@@ -422,7 +467,9 @@ public struct SMTPServerStateMachine: Sendable {
             }
         }
         state = .mail(
-            SMTPEnvelope(helo: helo, sender: sender, recipients: [], declaredSize: declaredSize, authenticatedUser: authenticatedUser))
+            SMTPEnvelope(
+                helo: helo, sender: sender, recipients: [], declaredSize: declaredSize, authenticatedUser: authenticatedUser,
+                clientAddress: clientAddress))
         return [.reply(SMTPReply(250, "2.1.0 Ok"))]
     }
 
