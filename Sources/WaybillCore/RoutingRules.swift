@@ -180,14 +180,28 @@ public struct RoutingRules: Sendable, Hashable {
         if rule.oneOff {
             do { action = .deliverTo(try oneOffDestination(for: recipient)) } catch { return (.refuse(error.message), nil) }
         }
-        if !rule.criteria.requiresTrustedClient, !isConfiguredDomain(of: recipient) {
-            let domain = recipient.split(separator: "@").last.map(String.init) ?? recipient
-            let refusal = RoutingRule.Action.refuse(
-                "relaying to \(domain) needs an authenticated session or a trusted client network")
+        if !rule.criteria.requiresTrustedClient, let why = Self.untrustedRelayRefusal(recipient, domains: domains) {
+            let refusal = RoutingRule.Action.refuse(why)
             if action == .relay { return (refusal, nil) }
             if failover == .relay { failover = refusal }
         }
         return (action, failover)
+    }
+
+    /// Why a relay for an untrusted client (no AUTH, no trusted network) may not go to this
+    /// recipient, or nil if it may: only to the configured domains, and never with routing the
+    /// sender wrote into the local part (`user%host@`, `host!user@`, `user@host@`), which a mail
+    /// server behind the smarthost could act on (Postfix's `allow_untrusted_routing = no`).
+    static func untrustedRelayRefusal(_ recipient: String, domains: [String]) -> String? {
+        guard let at = recipient.lastIndex(of: "@") else { return "'\(recipient)' is not an address" }
+        let domain = recipient[recipient.index(after: at)...].lowercased()
+        guard domains.contains(domain) else {
+            return "relaying to \(domain) needs an authenticated session or a trusted client network"
+        }
+        if recipient[..<at].contains(where: { $0 == "%" || $0 == "!" || $0 == "@" }) {
+            return "sender-specified routing (%, ! or @ in the local part) is relayed only for authenticated or trusted clients"
+        }
+        return nil
     }
 
     /// Evaluates the rules in order for one recipient (docs/rules.md, "Evaluation").
@@ -216,8 +230,14 @@ public struct RoutingRules: Sendable, Hashable {
             considered = index + 1
             let number = index + 1
             let (outcome, reasons) = rule.evaluate(context)
-            let (action, failover) = resolve(rule, for: recipient)
-            var described = rule.oneOff ? "\(rule.actionDescription): \(action.description)" : action.description
+            // Resolved (one-off address, relay guard) only for a rule that matches or may match.
+            let (action, failover) = outcome == .notMatched ? (rule.action, rule.failover) : resolve(rule, for: recipient)
+            var described =
+                switch (outcome, rule.oneOff) {
+                case (.notMatched, _): rule.actionDescription
+                case (_, true): "\(rule.actionDescription): \(action.description)"
+                case (_, false): action.description
+                }
             if let failover { described += "; if that fails: \(failover.description)" }
             var step = RoutingDecision.TrailStep(
                 number: number, rule: rule.summary, origin: rule.origin, outcome: outcome, reasons: reasons, action: described, effect: nil)

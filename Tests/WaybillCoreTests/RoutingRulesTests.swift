@@ -215,6 +215,17 @@ import WaybillCore
         #expect(!decision.mayAccept)
         #expect(decision.refusal == "relaying to elsewhere.example needs an authenticated session or a trusted client network")
         #expect(rules.decide(RoutingContext(recipient: "alice@scan.example.com")).actions.map(\.action) == [.relay])
+        // Routing written into the local part would let a server behind the smarthost relay onwards.
+        let relay = try self.rules("", defaultRecipient: .relay)
+        for routed in ["victim%evil.example@scan.example.com", "evil.example!victim@scan.example.com", "\"victim@evil.example\"@scan.example.com"] {
+            let decision = relay.decide(RoutingContext(recipient: routed))
+            #expect(!decision.mayAccept, "\(routed)")
+            #expect(decision.refusal?.contains("sender-specified routing") == true, "\(routed)")
+        }
+        // A trusted client may.
+        let trusted = try self.rules(#"[{"match": "@scan.example.com", "authenticated": true, "action": "relay"}]"#)
+        let authenticated = RoutingContext(recipient: "victim%evil.example@scan.example.com", authenticatedUser: "alice")
+        #expect(trusted.decide(authenticated).actions.map(\.action) == [.relay])
     }
 
     /// At RCPT the attachments are unknown: a rule that needs them does not refuse the address,
