@@ -154,11 +154,14 @@ final class SmarthostPeer: Sendable {
     let directory: URL
     let port: Int
     private let pid: Int32
+    /// The peer's stdin: it exits when this closes, which the kernel does if the test run dies.
+    private let lifeline: FileHandle
 
-    private init(directory: URL, port: Int, pid: Int32) {
+    private init(directory: URL, port: Int, pid: Int32, lifeline: FileHandle) {
         self.directory = directory
         self.port = port
         self.pid = pid
+        self.lifeline = lifeline
     }
 
     var out: URL { directory.appending(path: "out") }
@@ -171,9 +174,11 @@ final class SmarthostPeer: Sendable {
         try await offPool {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = [script.path, "--out", directory.appending(path: "out").path] + arguments
+            process.arguments = [script.path, "--out", directory.appending(path: "out").path, "--exit-on-eof"] + arguments
             let stdout = Pipe()
+            let stdin = Pipe()
             process.standardOutput = stdout
+            process.standardInput = stdin
             _ = FileManager.default.createFile(atPath: directory.appending(path: "peer.stderr").path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: directory.appending(path: "peer.stderr"))
             try process.run()
@@ -194,13 +199,16 @@ final class SmarthostPeer: Sendable {
             guard text.hasPrefix("READY "), let port = Int(text.dropFirst(6)) else {
                 throw PeerError(message: "the smarthost peer said '\(text)'")
             }
-            return SmarthostPeer(directory: directory, port: port, pid: process.processIdentifier)
+            return SmarthostPeer(
+                directory: directory, port: port, pid: process.processIdentifier, lifeline: stdin.fileHandleForWriting)
         }
     }
 
     func stop() async {
         let pid = self.pid
+        try? lifeline.close()
         _ = try? await offPool {
+            // SIGKILL: a child spawned from a Dispatch thread inherits its blocked signals, SIGTERM too.
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)

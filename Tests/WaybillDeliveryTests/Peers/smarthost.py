@@ -16,6 +16,9 @@ Fault injection, so the tests can see what the client does with each answer:
   --flood-after CMD         answer CMD with a megabyte of garbage and no line end
   --no-ehlo                 refuse EHLO with 502 (HELO still works)
   --no-pipelining           do not offer PIPELINING (offered by default)
+
+With --exit-on-eof it exits when its stdin reaches end of file: the tests hold the other end,
+so a test run that dies (even by a crash, which skips its clean-up) takes its peers with it.
 """
 
 import argparse
@@ -45,6 +48,7 @@ def main():
     parser.add_argument("--disconnect-after")
     parser.add_argument("--stall-after")
     parser.add_argument("--flood-after")
+    parser.add_argument("--exit-on-eof", action="store_true")
     args = parser.parse_args()
     # aiosmtpd warns about AUTH without TLS; the plain-connection tests want exactly that.
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
@@ -93,6 +97,12 @@ def main():
     server = loop.run_until_complete(
         loop.create_server(factory, "127.0.0.1", 0, ssl=tls_context if args.implicit_tls else None)
     )
+    if args.exit_on_eof:
+        def on_stdin():
+            if not os.read(0, 4096):
+                os._exit(0)
+
+        loop.add_reader(0, on_stdin)
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)
     loop.run_forever()
