@@ -126,7 +126,8 @@ let package = Package(
         ),
         .testTarget(name: "WaybillSMTPTests", dependencies: ["WaybillSMTP", "WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "WaybillDeliveryTests", dependencies: ["WaybillDelivery", "WaybillCore"], swiftSettings: swiftSettings),
+            name: "WaybillDeliveryTests", dependencies: ["WaybillDelivery", "WaybillCore"], exclude: ["Peers"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "WaybillMIMETests", dependencies: ["WaybillMIME", "WaybillCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WaybillIngestTests",

@@ -7,8 +7,8 @@ public import Foundation
 public protocol DeliveryLedger: Sendable {
     /// Adds rows in one transaction with their journal lines. Idempotent: a row that exists (same
     /// message, job, kind and destination) is left as it is, so a message run again after a crash
-    /// queues nothing twice. Returns the rows as stored.
-    func enqueue(_ deliveries: [NewDelivery], journal: [JournalEntry]) async throws -> [DeliveryRecord]
+    /// queues nothing twice. New rows are due at `date`. Returns the rows as stored.
+    func enqueue(_ deliveries: [NewDelivery], at date: Date, journal: [JournalEntry]) async throws -> [DeliveryRecord]
     /// Takes a queued row for one attempt: `sending`, held until `until`. Nil if another attempt
     /// has it or it is no longer queued: only the taker attempts it.
     func claimDelivery(_ id: Int64, at date: Date, until: Date) async throws -> DeliveryRecord?

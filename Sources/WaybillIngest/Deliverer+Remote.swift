@@ -87,7 +87,8 @@ extension Deliverer {
         let request = WebhookRequest(
             url: url, document: URL(fileURLWithPath: record.document), fileName: record.fileName, metadata: json,
             idempotencyKey: "waybill-\(record.messageID)-\(record.job)-\(record.id)")
-        let result = try await webhooks.post(request, now: now())
+        // Signed with the real time, whatever clock schedules the retries: receivers check it against theirs.
+        let result = try await webhooks.post(request, now: Date())
         return "HTTP \(result.status)"
     }
 

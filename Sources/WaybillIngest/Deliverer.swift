@@ -92,7 +92,11 @@ public struct Deliverer: Sendable {
         let line: JournalEntry
         switch result {
         case .delivered(let target):
-            line = JournalEntry(at: now(), messageID: record.messageID, event: "delivered", detail: "\(what): \(target)", actor: actor)
+            // A folder write whose record a crash interrupted: the file was there with its hash.
+            let found = !record.target.isEmpty && target == record.target && record.destination.hasPrefix("folder:")
+            line = JournalEntry(
+                at: now(), messageID: record.messageID, event: "delivered",
+                detail: "\(what): \(target)" + (found ? " (found after a restart)" : ""), actor: actor)
         case .retry(let error, let next):
             line = JournalEntry(
                 at: now(), messageID: record.messageID, event: "deferred",
@@ -151,7 +155,7 @@ public struct Deliverer: Sendable {
     /// attempt that finds that file with the document's hash only records it.
     func writeFolder(_ record: DeliveryRecord, _ destination: Destination) async throws -> String {
         if !record.target.isEmpty, (try? await Pipeline.offPool { try Pipeline.sha256(URL(fileURLWithPath: record.target)) }) == record.sha256 {
-            return record.target + " (found after a restart)"
+            return record.target
         }
         let folders = self.folders
         let folder: FolderTransport.Folder

@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 import WaybillCore
 import WaybillDelivery
 import WaybillStore
@@ -64,7 +64,7 @@ extension Deliverer {
                     messageID: messageID, job: job, kind: .notice, destination: destination, document: kept.path,
                     fileName: "\(notice.kind).eml", sha256: try await Pipeline.offPool { try Pipeline.sha256(kept) }))
         }
-        _ = try await store.enqueue(rows, journal: [])
+        _ = try await store.enqueue(rows, at: now(), journal: [])
     }
 
     static func shortHash(_ text: String) -> String {

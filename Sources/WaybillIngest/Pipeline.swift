@@ -380,7 +380,7 @@ public struct Pipeline: Sendable {
                         messageID: message.id, job: job.number, kind: .document, destination: $0.uri, document: document.path,
                         fileName: fileName, sha256: digest)
                 },
-                journal: [])
+                at: now(), journal: [])
             for row in rows {
                 switch row.state {
                 case .delivered:

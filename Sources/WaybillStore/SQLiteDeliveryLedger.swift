@@ -58,13 +58,13 @@ extension SQLiteDirectiveStore: DeliveryLedger {
             deliveredAt: date(row, "delivered_at"))
     }
 
-    public func enqueue(_ deliveries: [NewDelivery], journal: [JournalEntry]) async throws -> [DeliveryRecord] {
+    public func enqueue(_ deliveries: [NewDelivery], at date: Date, journal: [JournalEntry]) async throws -> [DeliveryRecord] {
         guard !deliveries.isEmpty else { return [] }
         return try await pool.write { db in
             var stored: [DeliveryRecord] = []
             var lines = journal
             for new in deliveries {
-                let now = Date().timeIntervalSince1970
+                let now = date.timeIntervalSince1970
                 try db.execute(
                     sql: """
                         INSERT INTO delivery (message_id, job, kind, destination, state, document, file_name, sha256,
@@ -79,7 +79,7 @@ extension SQLiteDirectiveStore: DeliveryLedger {
                 if db.changesCount > 0 {
                     lines.append(
                         JournalEntry(
-                            at: Date(), messageID: new.messageID, event: "queued",
+                            at: date, messageID: new.messageID, event: "queued",
                             detail: (new.job > 0 ? "job \(new.job) " : "") + "\(new.kind.rawValue) to \(new.destination)"))
                 }
                 if let row = try Row.fetchOne(

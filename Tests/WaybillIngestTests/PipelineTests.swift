@@ -315,8 +315,8 @@ import WaybillStore
         #expect(try await world.pipeline.process(message).name == "delivered")
         let first = world.delivered()
         #expect(first.count == 1)
-        // The database as a crash in that window leaves it (the file is there, the record says
-        // planned, the message is unfinished), set with Python's sqlite3 on the real file.
+        // The database as a crash in that window leaves it (the file is there, the row is still
+        // being sent, the message is unfinished), set with Python's sqlite3 on the real file.
         try Self.run(
             "/usr/bin/python3",
             [
@@ -324,12 +324,14 @@ import WaybillStore
                 """
                 import sqlite3, sys
                 db = sqlite3.connect(sys.argv[1])
-                db.execute("UPDATE delivery SET state = 'planned', delivered_at = NULL")
+                db.execute("UPDATE delivery SET state = 'sending', held_until = NULL, delivered_at = NULL")
                 db.execute("UPDATE message SET state = 'received', outcome = NULL")
                 db.commit()
                 """,
                 world.data.databasePath,
             ])
+        // What the delivery queue does when it starts: the dead process's attempts are queued again.
+        #expect(try await world.store.requeueAbandoned(before: .distantFuture) == 1)
         #expect(try await world.pipeline.process(message).name == "delivered")
         #expect(world.delivered() == first)
         #expect(try await world.store.directive(directive.id)?.useCount == 1)

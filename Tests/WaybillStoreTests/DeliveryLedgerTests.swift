@@ -25,20 +25,20 @@ import WaybillStore
 
     @Test func enqueueingTwiceQueuesOnce() async throws {
         try await message()
-        let first = try await store.enqueue([row("mailto:a@example.com"), row("https://hooks.example.com/in")], journal: [])
-        let second = try await store.enqueue([row("mailto:a@example.com"), row("https://hooks.example.com/in")], journal: [])
+        let first = try await store.enqueue([row("mailto:a@example.com"), row("https://hooks.example.com/in")], at: now, journal: [])
+        let second = try await store.enqueue([row("mailto:a@example.com"), row("https://hooks.example.com/in")], at: now, journal: [])
         #expect(first.map(\.id) == second.map(\.id))
         #expect(try await store.deliveries(messageID: "M1").count == 2)
         #expect(first.allSatisfy { $0.state == .queued && $0.attempts == 0 })
         // A notice to the same address is another row.
-        _ = try await store.enqueue([row("mailto:a@example.com", job: 0, kind: .notice)], journal: [])
+        _ = try await store.enqueue([row("mailto:a@example.com", job: 0, kind: .notice)], at: now, journal: [])
         #expect(try await store.deliveries(messageID: "M1").count == 3)
         #expect(try await store.journal(messageID: "M1").filter { $0.event == "queued" }.count == 3)
     }
 
     @Test func onlyOneAttemptTakesARow() async throws {
         try await message()
-        let id = try #require(try await store.enqueue([row("mailto:a@example.com")], journal: []).first).id
+        let id = try #require(try await store.enqueue([row("mailto:a@example.com")], at: now, journal: []).first).id
         let claims = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<8 {
                 group.addTask { (try? await store.claimDelivery(id, at: now, until: now.addingTimeInterval(60))) != nil }
@@ -52,7 +52,7 @@ import WaybillStore
 
     @Test func retryDeadAndDelivered() async throws {
         try await message()
-        let rows = try await store.enqueue([row("mailto:a@example.com"), row("mailto:b@example.com")], journal: [])
+        let rows = try await store.enqueue([row("mailto:a@example.com"), row("mailto:b@example.com")], at: now, journal: [])
         let (a, b) = (rows[0].id, rows[1].id)
         #expect(try await store.dueDeliveries(at: now.addingTimeInterval(1), limit: 10).count == 2)
 
@@ -88,7 +88,7 @@ import WaybillStore
 
     @Test func abandonedAttemptsAreQueuedAgain() async throws {
         try await message()
-        let id = try #require(try await store.enqueue([row("folder:archive/x")], journal: []).first).id
+        let id = try #require(try await store.enqueue([row("folder:archive/x")], at: now, journal: []).first).id
         _ = try await store.claimDelivery(id, at: now, until: now.addingTimeInterval(60))
         try await store.planTarget(id, target: "/archive/x/doc.pdf")
         // Still held: not taken back before its hold runs out…
