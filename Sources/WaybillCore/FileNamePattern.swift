@@ -5,7 +5,7 @@ public import Foundation
 /// name: no separators, control characters or leading dots, at most 200 bytes, with `.ext`.
 public enum FileNamePattern {
     public static func render(
-        _ pattern: String, date: Date, directive: DirectiveID, messageID: String, title: String, job: Int, extension ext: String
+        _ pattern: String, date: Date, directive: DirectiveID?, messageID: String, title: String, job: Int, extension ext: String
     ) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone.current
@@ -14,7 +14,7 @@ public enum FileNamePattern {
         let time = String(format: "%02d%02d%02d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
         var name = pattern
         for (token, value) in [
-            ("{date}", day), ("{time}", time), ("{directive}", directive.rawValue), ("{message}", messageID),
+            ("{date}", day), ("{time}", time), ("{directive}", directive?.rawValue ?? "none"), ("{message}", messageID),
             ("{title}", title), ("{n}", String(job)),
         ] {
             name = name.replacingOccurrences(of: token, with: value)

@@ -24,6 +24,8 @@ public struct IngestMessage: Sendable {
     public var authenticatedUser: String?
     /// The SMTP client's IP address.
     public var clientAddress: String?
+    /// Skip the rules and do this (a rule's failover, run after its action was refused).
+    public var forcedAction: RoutingRule.Action?
 
     public init(
         id: String, file: URL, sender: String, recipients: [String], receivedAt: Date, directiveOverride: DirectiveID? = nil,
@@ -174,6 +176,22 @@ public struct Pipeline: Sendable {
                     detail: "routing this message was started \(attempt - 1) times and never finished; it may crash the worker")
             }
             outcome = try await route(message, work: work, timings: &timings, subject: &subject, history: &history, actor: actor)
+        } catch let refusal as BatchRefusal where Self.failoverApplies(refusal) {
+            // The rule's failover: run again with that action instead of quarantining.
+            var failover = message
+            failover.forcedAction = refusal.plan!.failover
+            history.append(
+                entry(message.id, "failover", "\(refusal.reason): \(refusal.detail); instead: \(refusal.plan!.failover!.description)", actor))
+            try await store.journal(history)
+            history = []
+            do {
+                outcome = try await route(failover, work: work, timings: &timings, subject: &subject, history: &history, actor: actor)
+            } catch let second as BatchRefusal {
+                outcome = try await quarantine(
+                    message, reason: second.reason, detail: second.detail, subject: subject, pages: second.plan?.pages ?? 0,
+                    history: history, actor: actor)
+                await noticeQuarantined(message, second, subject: subject, actor: actor)
+            }
         } catch let refusal as BatchRefusal {
             outcome = try await quarantine(
                 message, reason: refusal.reason, detail: refusal.detail, subject: subject, pages: refusal.plan?.pages ?? 0,
@@ -201,6 +219,13 @@ public struct Pipeline: Sendable {
         return outcome
     }
 
+    /// A failover is for what the rule's action could not do with this scan (no sheet, a sheet
+    /// that is not good, an unusable directive), not for a message that cannot be read at all.
+    static func failoverApplies(_ refusal: BatchRefusal) -> Bool {
+        guard refusal.plan?.failover != nil else { return false }
+        return ["no-sheet", "forged", "unknown-directive", "revoked", "expired", "used-up", "malformed-batch"].contains(refusal.reason)
+    }
+
     static func milliseconds(_ duration: Duration) -> Int {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
@@ -220,6 +245,19 @@ public struct Pipeline: Sendable {
         public var directives: [DirectiveID: Directive] = [:]
         /// The message is automatic mail (Auto-Submitted, a list, a notice): no notice answers it.
         public var automatic = false
+        /// What the rules decided for the scans: search for sheets or one directive (nil: no scan work).
+        public var search = false
+        /// Directives every page goes to, no sheet needed (`directive:ID` rules).
+        public var fixed: [DirectiveID] = []
+        /// What to do instead if the scan's routing is refused (no sheet, expired, …): the first
+        /// search or directive rule's failover.
+        public var failover: RoutingRule.Action?
+        /// Recipients the message is relayed to as it is, through the smarthost.
+        public var relays: [String] = []
+        /// Destinations named by the address itself (one-off addresses, `deliver:` rules): every page.
+        public var oneOff: [Destination] = []
+        /// Every page of every scan, in order (for one-off destinations).
+        var allPages: [PageReference] = []
         /// Journal lines for the planning steps, written when the plan is carried out.
         var history: [(event: String, detail: String)] = []
         var timings: [String: Duration] = [:]
@@ -238,29 +276,76 @@ public struct Pipeline: Sendable {
     }
 
     private func makePlan(_ message: IngestMessage, work: URL, into plan: inout Plan) async throws {
-        // 1. The routing rule: an operator's override, else the first recipient a rule accepts.
-        var fixedDirective = message.directiveOverride
-        if fixedDirective == nil, message.isMail, !message.recipients.isEmpty {
-            let matches = message.recipients.compactMap { rules.match($0) }
-            guard let match = matches.first(where: { if case .refuse = $0.rule.action { false } else { true } }) else {
-                throw BatchRefusal(reason: "no-rule", detail: "no routing rule accepts \(message.recipients.joined(separator: ", "))")
-            }
-            if case .applyDirective(let id) = match.rule.action { fixedDirective = id }
-            plan.rule = "rule \(match.number) (\(match.rule.pattern)): \(match.rule.actionDescription)"
-            plan.history.append(("rule", plan.rule!))
-        }
-
-        // 2. MIME: attachments to files, streaming. A scan file from a folder is its own attachment.
+        // 1. MIME: attachments to files, streaming. A scan file from a folder is its own attachment.
         var clock = ContinuousClock.now
         var scans: [URL] = []
+        var parsed: MIMEMessage?
+        var parseError: WaybillError?
         if message.isMail {
-            let parsed: MIMEMessage
             do {
                 parsed = try await Self.offPool { try MIMEParser.extract(messageAt: message.file, into: work) }
             } catch let error as WaybillError {
-                throw BatchRefusal(reason: "unreadable-message", detail: "the message could not be parsed: \(error.message)")
+                parseError = error
             }
             plan.timings["mime"] = ContinuousClock.now - clock
+        }
+
+        // 2. The routing rules, for every recipient, with what is known now (the sender, the
+        // session, the attachments, the size); or what an operator or a failover forces.
+        var forced = message.forcedAction ?? message.directiveOverride.map { .applyDirective($0) }
+        if forced == nil, message.isMail, !message.recipients.isEmpty {
+            let size = Self.fileSize(message.file)
+            let decisions = message.recipients.map {
+                rules.decide(
+                    RoutingContext(
+                        recipient: $0, sender: message.sender, authenticatedUser: message.authenticatedUser,
+                        clientAddress: message.clientAddress, hasAttachments: parsed.map { !$0.attachments.isEmpty }, size: size))
+            }
+            let steps = zip(message.recipients, decisions).flatMap { recipient, decision in decision.actions.map { (recipient, $0) } }
+            guard !steps.isEmpty else {
+                let refusals = decisions.compactMap(\.refusal)
+                throw BatchRefusal(
+                    reason: "no-rule",
+                    detail: "no routing rule accepts \(message.recipients.joined(separator: ", "))"
+                        + (refusals.isEmpty ? "" : ": " + Array(Set(refusals)).sorted().joined(separator: "; ")))
+            }
+            for (recipient, step) in steps {
+                plan.history.append(("rule", "\(recipient): rule \(step.number) (\(step.rule.pattern)): \(step.actionDescription)"))
+                switch step.action {
+                case .relay: plan.relays.append(recipient)
+                case .deliverTo(let destination): plan.oneOff.append(destination)
+                case .searchSheets, .applyDirective:
+                    if !plan.search, plan.fixed.isEmpty { plan.failover = step.failover }
+                    if case .applyDirective(let id) = step.action {
+                        if !plan.fixed.contains(id) { plan.fixed.append(id) }
+                    } else {
+                        plan.search = true
+                    }
+                case .refuse: break
+                }
+            }
+            plan.rule = steps.map { "rule \($0.1.number) (\($0.1.rule.pattern)): \($0.1.actionDescription)" }.joined(separator: "; ")
+        } else if let forced {
+            switch forced {
+            case .relay: plan.relays = message.recipients
+            case .deliverTo(let destination): plan.oneOff = [destination]
+            case .applyDirective(let id): plan.fixed = [id]
+            case .searchSheets, .refuse: plan.search = true
+            }
+        } else {
+            plan.search = true
+        }
+        if !plan.search, plan.fixed.isEmpty, plan.oneOff.isEmpty {
+            // Only relays: the message goes as it is; nothing in it needs reading.
+            plan.subject = parsed?.subject
+            plan.automatic = parsed?.isAutomatic ?? false
+            return
+        }
+
+        if message.isMail {
+            guard let parsed else {
+                throw BatchRefusal(reason: "unreadable-message", detail: "the message could not be parsed: \(parseError?.message ?? "")")
+            }
             plan.subject = parsed.subject
             plan.automatic = parsed.isAutomatic
             scans = parsed.attachments.filter { ScanFormat(path: $0.url.path) != nil }.map(\.url)
@@ -286,10 +371,11 @@ public struct Pipeline: Sendable {
         // 3. Pages: decoded for sheets, or all of them for a fixed directive.
         clock = ContinuousClock.now
         let files = scans
-        if let fixedDirective {
-            let pages = try await Self.offPool { try Self.countPages(files) }
-            plan.pages = pages.count
-            plan.jobs = [PlannedJob(directive: fixedDirective, sheet: nil, pages: pages)]
+        if !plan.search {
+            // Fixed directives and one-off destinations: every page, as scanned; nothing to decode.
+            plan.allPages = try await Self.offPool { try Self.countPages(files) }
+            plan.pages = plan.allPages.count
+            plan.jobs = plan.fixed.map { PlannedJob(directive: $0, sheet: nil, pages: plan.allPages) }
         } else {
             // Existing keys only: planning creates nothing (a data directory without keys verifies no sheet).
             let keys =
@@ -299,7 +385,17 @@ public struct Pipeline: Sendable {
             plan.pages = pages.count
             plan.sheets = pages.filter { if case .sheet = $0.1 { true } else { false } }.count
             plan.history.append(("decoded", "\(pages.count) page(s) in \(scans.count) file(s), \(plan.sheets) routing sheet(s)"))
-            plan.jobs = try BatchPlanner.plan(pages, rules: batchRules).get()
+            plan.allPages = pages.map(\.0)
+            // Fixed directives (rules with stop: false before a search) get every document page,
+            // then each sheet's job. A batch the sheets cannot route leaves the fixed jobs standing.
+            let documents = pages.filter { if case .document = $0.1 { true } else { false } }.map(\.0)
+            plan.jobs = plan.fixed.map { PlannedJob(directive: $0, sheet: nil, pages: documents) }
+            switch BatchPlanner.plan(pages, rules: batchRules) {
+            case .success(let jobs): plan.jobs += jobs
+            case .failure(let refusal) where !plan.jobs.isEmpty:
+                plan.history.append(("search", "no sheet jobs: \(refusal.reason): \(refusal.detail)"))
+            case .failure(let refusal): throw refusal
+            }
         }
 
         // 4. Directives: each must exist and be usable. Jobs accepted on an earlier run (before
@@ -399,8 +495,59 @@ public struct Pipeline: Sendable {
                 }
             }
         }
+        // Every page to the destinations the address itself names; the message as it is to relay recipients.
+        var extra: [NewDelivery] = []
+        if !plan.oneOff.isEmpty {
+            let (document, digest) = try await keepDocument(job: 0, pages: plan.allPages, message: message, work: work)
+            let fileName = FileNamePattern.render(
+                "{date}-{message}.pdf", date: message.receivedAt, directive: nil, messageID: message.id, title: plan.subject ?? "scan",
+                job: 0, extension: "pdf")
+            extra += plan.oneOff.map {
+                NewDelivery(
+                    messageID: message.id, job: 0, kind: .document, destination: $0.uri, document: document.path, fileName: fileName,
+                    sha256: digest)
+            }
+        }
+        if !plan.relays.isEmpty {
+            let (original, digest) = try await keepOriginal(message)
+            extra += plan.relays.map {
+                NewDelivery(
+                    messageID: message.id, job: 0, kind: .relay, destination: "mailto:" + $0, document: original.path,
+                    fileName: "message.eml", sha256: digest)
+            }
+        }
+        for row in try await store.enqueue(extra, at: now(), journal: []) {
+            if row.state == .queued, case .folder = try? Destination(uri: row.destination),
+                case .delivered(let target)? = try await deliverer.attempt(row.id, actor: actor)
+            {
+                files.append(target)
+            } else if row.state == .delivered {
+                files.append(row.target)
+            } else if !row.state.isFinal {
+                queued += 1
+            }
+        }
         timings["deliver"] = ContinuousClock.now - clock
         return .delivered(jobs: jobs.count, files: files, pages: plan.pages, queued: queued)
+    }
+
+    /// The message itself, for a relay: copied into the outbox (the spool's copy goes when the message is done).
+    private func keepOriginal(_ message: IngestMessage) async throws -> (URL, String) {
+        let outbox = deliverer.outbox
+        let kept = outbox.folder(message.id).appendingPathComponent("message.eml")
+        return try await Self.offPool {
+            if FileManager.default.fileExists(atPath: kept.path) { return (kept, try Self.sha256(kept)) }
+            try Self.createDirectory(outbox.url)
+            let temporary = outbox.url.appendingPathComponent(".\(message.id)-message.eml.tmp")
+            try? FileManager.default.removeItem(at: temporary)
+            do {
+                try FileManager.default.copyItem(at: message.file, to: temporary)
+            } catch {
+                throw WaybillError(.ioError, "cannot keep message \(message.id) for relaying: \(error.localizedDescription)")
+            }
+            let digest = try Self.sha256(temporary)
+            return (try outbox.keep(temporary, messageID: message.id, as: "message.eml"), digest)
+        }
     }
 
     /// A job's document, kept in the outbox until its deliveries are done. Written once: a

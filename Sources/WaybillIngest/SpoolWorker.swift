@@ -101,7 +101,8 @@ public final class SpoolWorker: Sendable {
             let received =
                 ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date) ?? Date()
             let message = IngestMessage(
-                id: id, file: file, sender: envelope.sender, recipients: envelope.recipients, receivedAt: received)
+                id: id, file: file, sender: envelope.sender, recipients: envelope.recipients, receivedAt: received,
+                authenticatedUser: envelope.authenticatedUser, clientAddress: envelope.clientAddress)
             _ = try await pipeline.process(message)
             try await Pipeline.offPool { try spool.remove(id) }
         } catch {

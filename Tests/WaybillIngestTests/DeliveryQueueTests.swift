@@ -96,7 +96,7 @@ import WaybillStore
     /// The world's store and data directory with a pipeline that mails through `port`.
     static func pipeline(
         _ world: PipelineTests.World, smtpPort: Int?, webhooks: WebhookTransport? = nil, clock: TestClock,
-        domains: [String] = ["office.example.com"]
+        domains: [String] = ["office.example.com"], rules: RoutingRules = RoutingRules(configured: [])
     ) -> Pipeline {
         let smtp = smtpPort.map {
             var host = Smarthost(host: "127.0.0.1", port: $0, security: .none, heloName: "waybill.test")
@@ -104,7 +104,7 @@ import WaybillStore
             return SMTPClient(smarthost: host)
         }
         return Pipeline(
-            store: world.store, dataDirectory: world.data, rules: RoutingRules(configured: []),
+            store: world.store, dataDirectory: world.data, rules: rules,
             folders: FolderTransport(resolver: FolderResolver(roots: ["archive": world.archive.path])), smtp: smtp,
             webhooks: webhooks, delivery: DeliveryOptions(hostname: "waybill.test", localDomains: domains),
             now: { clock.now })
@@ -377,5 +377,77 @@ import WaybillStore
         #expect(sent == [["bob@example.com"], ["ap@office.example.com"]])
         let confirmation = try String(contentsOf: try #require(peer.files("eml").last), encoding: .utf8)
         #expect(confirmation.contains("were delivered"))
+    }
+
+    /// The configured rules of these tests, checked as `serve` checks them.
+    static func rules(_ world: PipelineTests.World, _ json: String, oneOff: Bool = false) throws -> RoutingRules {
+        try RoutingRules(
+            configured: try RoutingRule.rules(fromSetting: json), domains: ["office.example.com"], oneOffAddresses: oneOff,
+            policy: DestinationPolicy(folderRoots: ["archive": world.archive.path], webhookPrefixes: []))
+    }
+
+    @Test func aRelayRuleSendsTheMessageAsItIsFromItsSender() async throws {
+        let world = try PipelineTests.World()
+        let peer = try await Self.smarthost()
+        defer { peer.stop() }
+        let rules = try Self.rules(world, #"[{"match": "*@partner.example", "authenticated": true, "action": "relay"}]"#)
+        let pipeline = Self.pipeline(world, smtpPort: peer.port, clock: TestClock(), rules: rules)
+        var message = try world.mail([try world.scan(["doc:PAGE-1"])], to: "colleague@partner.example")
+        // Not logged in: the rule does not apply and nothing else accepts the address.
+        guard case .quarantined("no-rule", _, _) = try await pipeline.process(message) else {
+            Issue.record("relayed for an unauthenticated client")
+            return
+        }
+        message.id += "B"
+        message.authenticatedUser = "alice"
+        guard case .delivered(0, _, _, 1) = try await pipeline.process(message) else {
+            Issue.record("not queued for relaying")
+            return
+        }
+        // The relay, and the notice that told the (local) sender why the first attempt was refused.
+        #expect(await DeliveryQueue(deliverer: pipeline.deliverer, logger: pipeline.logger).runDue() == 2)
+        let sent = try peer.files("json").map { ($0, try peer.json($0)) }
+        let relayed = try #require(sent.first { $0.1["rcpt_tos"] as? [String] == ["colleague@partner.example"] })
+        #expect(relayed.1["mail_from"] as? String == "scanner@office.example.com")
+        #expect(sent.contains { $0.1["rcpt_tos"] as? [String] == ["scanner@office.example.com"] && $0.1["mail_from"] as? String == "<>" })
+        // The very bytes that came in.
+        let received = try Data(contentsOf: relayed.0.deletingPathExtension().appendingPathExtension("eml"))
+        #expect(received == (try Data(contentsOf: message.file)))
+    }
+
+    @Test func aFailoverFilesUnsheetedScansInsteadOfQuarantiningThem() async throws {
+        let world = try PipelineTests.World()
+        let rules = try Self.rules(
+            world, #"[{"match": "scan@office.example.com", "action": "search", "failover": "deliver:folder:archive/unsorted"}]"#)
+        let pipeline = Self.pipeline(world, smtpPort: nil, clock: TestClock(), rules: rules)
+        let message = try world.mail([try world.scan(["doc:PAGE-U1", "doc:PAGE-U2"])], to: "scan@office.example.com")
+        guard case .delivered(_, let files, 2, 0) = try await pipeline.process(message) else {
+            Issue.record("the failover did not deliver")
+            return
+        }
+        #expect(files.count == 1)
+        let filed = try #require(world.delivered("unsorted").first)
+        #expect(try PipelineTests.labels(filed) == ["PAGE-U1", "PAGE-U2"])
+        let events = try await world.store.journal(messageID: message.id).map(\.event)
+        #expect(events.contains("failover") && !events.contains("quarantined"))
+    }
+
+    @Test func aOneOffAddressNamesItsFolder() async throws {
+        let world = try PipelineTests.World()
+        let rules = try Self.rules(world, "[]", oneOff: true)
+        let pipeline = Self.pipeline(world, smtpPort: nil, clock: TestClock(), rules: rules)
+        let message = try world.mail([try world.scan(["doc:PAGE-O1"])], to: "folder.archive.invoices.2026@office.example.com")
+        guard case .delivered(_, let files, 1, 0) = try await pipeline.process(message) else {
+            Issue.record("not delivered to the one-off folder")
+            return
+        }
+        #expect(files.count == 1)
+        #expect(try PipelineTests.labels(try #require(world.delivered("invoices/2026").first)) == ["PAGE-O1"])
+        // A root that does not exist is refused, never created.
+        let wrong = try world.mail([try world.scan(["doc:PAGE-O2"])], to: "folder.secret.x@office.example.com")
+        guard case .quarantined("no-rule", _, _) = try await pipeline.process(wrong) else {
+            Issue.record("an unknown root was accepted")
+            return
+        }
     }
 }
