@@ -56,7 +56,8 @@ extension Settings {
         return DeliveryOptions(
             schedule: try retrySchedule(), hostname: hostname, mailFrom: mailFrom,
             notices: values[.notices]?.isEmpty == false ? try bool(.notices) : true, localDomains: list(.domains),
-            sheetsURL: values[.sheetsURL].flatMap { $0.isEmpty ? nil : $0 })
+            sheetsURL: values[.sheetsURL].flatMap { $0.isEmpty ? nil : $0 },
+            webhookAllowList: (values[.allowWebhook] ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty })
     }
 
     /// The smarthost, or nil when none is configured (mail then waits in the queue).

@@ -72,6 +72,7 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "Delivery ids.") var ids: [Int64] = []
         @Flag(help: "Every dead letter.") var dead = false
+        @Flag(help: "Print the rows as a JSON array.") var json = false
 
         func validate() throws {
             guard !ids.isEmpty || dead else { throw ValidationError("name delivery ids, or --dead for every dead letter") }
@@ -82,20 +83,23 @@ struct QueueCommand: AsyncParsableCommand {
             let store = try context.store()
             var targets = ids
             if dead { targets += try await store.deliveries(states: [.dead], limit: 100_000).map(\.id) }
+            var done: [DeliveryRecord] = []
+            defer { if json { try? Output.json(done.map(DeliveryJSON.init)) } }
             for id in targets {
                 let row = try await QueueCommand.row(id, store)
                 guard
-                    try await store.retryDelivery(
+                    let retried = try await store.retryDelivery(
                         id, at: Date(),
                         journal: [
                             JournalEntry(
                                 at: Date(), messageID: row.messageID, event: "retry",
                                 detail: "delivery \(id) to \(row.destination) queued again", actor: QuarantineCommand.actor)
-                        ]) != nil
+                        ])
                 else {
                     throw WaybillError(.invalidQueueAction, "delivery \(id) is \(row.state.rawValue); only queued or dead deliveries can be retried")
                 }
-                print("Queued delivery \(id) to \(row.destination) for an attempt now.")
+                done.append(retried)
+                if !json { print("Queued delivery \(id) to \(row.destination) for an attempt now.") }
             }
         }
     }
@@ -106,6 +110,7 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "Delivery ids.") var ids: [Int64] = []
         @Flag(help: "Every dead letter.") var dead = false
+        @Flag(help: "Print the rows as a JSON array.") var json = false
 
         func validate() throws {
             guard !ids.isEmpty || dead else { throw ValidationError("name delivery ids, or --dead for every dead letter") }
@@ -116,25 +121,28 @@ struct QueueCommand: AsyncParsableCommand {
             let store = try context.store()
             var targets = ids
             if dead { targets += try await store.deliveries(states: [.dead], limit: 100_000).map(\.id) }
+            var done: [DeliveryRecord] = []
+            defer { if json { try? Output.json(done.map(DeliveryJSON.init)) } }
             for id in targets {
                 let row = try await QueueCommand.row(id, store)
                 guard
-                    try await store.purgeDelivery(
+                    let purged = try await store.purgeDelivery(
                         id, at: Date(),
                         journal: [
                             JournalEntry(
                                 at: Date(), messageID: row.messageID, event: "purged",
                                 detail: "delivery \(id) to \(row.destination) given up by an operator", actor: QuarantineCommand.actor)
-                        ]) != nil
+                        ])
                 else {
                     throw WaybillError(.invalidQueueAction, "delivery \(id) is \(row.state.rawValue); only queued or dead deliveries can be purged")
                 }
+                done.append(purged)
                 // The document goes with the last row that needed it.
                 let rows = try await store.deliveries(messageID: row.messageID)
                 if rows.allSatisfy({ $0.state == .delivered || $0.state == .purged }) {
                     try? FileManager.default.removeItem(at: Outbox(dataDirectory: context.data).folder(row.messageID))
                 }
-                print("Purged delivery \(id) to \(row.destination).")
+                if !json { print("Purged delivery \(id) to \(row.destination).") }
             }
         }
     }

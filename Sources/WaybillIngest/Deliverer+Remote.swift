@@ -69,6 +69,13 @@ extension Deliverer {
     /// every attempt, so a receiver that saw a request before can tell.
     func postWebhook(_ record: DeliveryRecord, to url: String) async throws -> String {
         guard let webhooks else { throw DeliveryFailure.temporary("webhooks are not set up in this process") }
+        if let allowed = options.webhookAllowList {
+            do {
+                try DestinationPolicy(folderRoots: [:], webhookPrefixes: allowed).check(.webhook(url))
+            } catch {
+                throw DeliveryFailure.permanent("\(url) is no longer on the webhook allow-list (allow_webhook): \(error.message)")
+            }
+        }
         let about = try await describe(record)
         var metadata: [String: Any] = [
             "message": record.messageID, "job": record.job, "delivery": record.id, "file_name": record.fileName,

@@ -22,11 +22,15 @@ public struct DeliveryOptions: Sendable {
     public var sheetsURL: String?
     /// How long one attempt may hold a delivery before another process may take it over.
     public var hold: Duration
+    /// The webhook allow-list as it is now: a queued webhook whose URL an administrator has
+    /// since taken off it is not posted (nil: not checked again, as in tests of the pipeline alone).
+    public var webhookAllowList: [String]?
 
     public init(
         schedule: RetrySchedule = RetrySchedule(), hostname: String = "localhost", mailFrom: String? = nil, notices: Bool = true,
-        localDomains: [String] = [], sheetsURL: String? = nil, hold: Duration = .seconds(1800)
+        localDomains: [String] = [], sheetsURL: String? = nil, hold: Duration = .seconds(1800), webhookAllowList: [String]? = nil
     ) {
+        self.webhookAllowList = webhookAllowList
         self.schedule = schedule
         self.hostname = hostname
         self.mailFrom = mailFrom ?? "waybill@\(hostname)"

@@ -292,7 +292,7 @@ public struct Pipeline: Sendable {
 
         // 2. The routing rules, for every recipient, with what is known now (the sender, the
         // session, the attachments, the size); or what an operator or a failover forces.
-        var forced = message.forcedAction ?? message.directiveOverride.map { .applyDirective($0) }
+        let forced = message.forcedAction ?? message.directiveOverride.map { .applyDirective($0) }
         if forced == nil, message.isMail, !message.recipients.isEmpty {
             let size = Self.fileSize(message.file)
             let decisions = message.recipients.map {
