@@ -30,11 +30,13 @@ struct HotFolder {
             sources.append(source)
         }
         defer { sources.forEach { $0.cancel() } }
-        FileHandle.standardError.write(Data("Watching \(paths.joined(separator: ", ")); Ctrl-C stops.\n".utf8))
         let paths = self.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var pending: [String: (seen: Seen, since: ContinuousClock.Instant)] = [:]
         var done: [String: Seen] = [:]
         let notify = Inotify()
+        // Watched before saying so: a file closed after this line is seen at once.
+        for path in paths { notify?.watch(path) }
+        FileHandle.standardError.write(Data("Watching \(self.paths.joined(separator: ", ")); Ctrl-C stops.\n".utf8))
         while !stop.load(ordering: .relaxed) {
             var present = Set<String>()
             for path in paths { notify?.watch(path) }

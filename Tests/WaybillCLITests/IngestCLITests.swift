@@ -130,10 +130,17 @@ import WaybillCore
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
         env["WAYBILL_TEMPLATES"] = CLI.templates
         process.environment = env
-        let log = Pipe()
+        let logPath = cli.directory + "/watch.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
         try process.run()
+        // The watch is set up before it says so: a file written before that would be found only by the poll.
+        for _ in 0..<600 {
+            if ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("Watching") { break }
+            usleep(100_000)
+        }
         // Written as a scanner on a share does: in pieces, with pauses shorter than the settle time.
         let scan = try Data(contentsOf: URL(fileURLWithPath: cli.directory + "/d.pdf"))
         _ = FileManager.default.createFile(atPath: hot + "/scan.pdf", contents: nil)
@@ -153,7 +160,7 @@ import WaybillCore
         #expect(FileManager.default.fileExists(atPath: cli.directory + "/done/scan.pdf"))
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "\(output)")
         #expect(output.contains("delivered"))
     }
