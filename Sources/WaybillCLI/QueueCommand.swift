@@ -66,9 +66,8 @@ struct QueueCommand: AsyncParsableCommand {
         }
     }
 
-    struct Retry: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Attempt deliveries again now (a dead letter gets a new give-up time); 'waybill serve' picks them up.")
+    /// The rows `retry` and `purge` act on: the ids given, and every dead letter with `--dead`.
+    struct Selection: ParsableArguments {
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "Delivery ids.") var ids: [Int64] = []
         @Flag(help: "Every dead letter.") var dead = false
@@ -78,7 +77,11 @@ struct QueueCommand: AsyncParsableCommand {
             guard !ids.isEmpty || dead else { throw ValidationError("name delivery ids, or --dead for every dead letter") }
         }
 
-        func run() async throws {
+        /// Runs `act` on each row (nil back: the row was in no state for it), printing as asked.
+        func each(
+            _ verb: String, _ act: (SQLiteDirectiveStore, DeliveryRecord, CommandContext) async throws -> DeliveryRecord?,
+            said: (DeliveryRecord) -> String
+        ) async throws {
             let context = try CommandContext(settings)
             let store = try context.store()
             var targets = ids
@@ -87,63 +90,51 @@ struct QueueCommand: AsyncParsableCommand {
             defer { if json { try? Output.json(done.map(DeliveryJSON.init)) } }
             for id in targets {
                 let row = try await QueueCommand.row(id, store)
-                guard
-                    let retried = try await store.retryDelivery(
-                        id, at: Date(),
-                        journal: [
-                            JournalEntry(
-                                at: Date(), messageID: row.messageID, event: "retry",
-                                detail: "delivery \(id) to \(row.destination) queued again", actor: QuarantineCommand.actor)
-                        ])
-                else {
-                    throw WaybillError(.invalidQueueAction, "delivery \(id) is \(row.state.rawValue); only queued or dead deliveries can be retried")
+                guard let changed = try await act(store, row, context) else {
+                    throw WaybillError(
+                        .invalidQueueAction, "delivery \(id) is \(row.state.rawValue); only queued or dead deliveries can be \(verb)")
                 }
-                done.append(retried)
-                if !json { print("Queued delivery \(id) to \(row.destination) for an attempt now.") }
+                done.append(changed)
+                if !json { print(said(row)) }
             }
+        }
+
+        func line(_ row: DeliveryRecord, _ event: String, _ detail: String) -> [JournalEntry] {
+            [JournalEntry(at: Date(), messageID: row.messageID, event: event, detail: detail, actor: QuarantineCommand.actor)]
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Attempt deliveries again now (a dead letter gets a new give-up time); 'waybill serve' picks them up.")
+        @OptionGroup var selection: Selection
+
+        func run() async throws {
+            try await selection.each("retried") { store, row, _ in
+                try await store.retryDelivery(
+                    row.id, at: Date(), journal: selection.line(row, "retry", "delivery \(row.id) to \(row.destination) queued again"))
+            } said: { "Queued delivery \($0.id) to \($0.destination) for an attempt now." }
         }
     }
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give deliveries up for good: never attempted again (the journal keeps their history).")
-        @OptionGroup var settings: SettingsOptions
-        @Argument(help: "Delivery ids.") var ids: [Int64] = []
-        @Flag(help: "Every dead letter.") var dead = false
-        @Flag(help: "Print the rows as a JSON array.") var json = false
-
-        func validate() throws {
-            guard !ids.isEmpty || dead else { throw ValidationError("name delivery ids, or --dead for every dead letter") }
-        }
+        @OptionGroup var selection: Selection
 
         func run() async throws {
-            let context = try CommandContext(settings)
-            let store = try context.store()
-            var targets = ids
-            if dead { targets += try await store.deliveries(states: [.dead], limit: 100_000).map(\.id) }
-            var done: [DeliveryRecord] = []
-            defer { if json { try? Output.json(done.map(DeliveryJSON.init)) } }
-            for id in targets {
-                let row = try await QueueCommand.row(id, store)
-                guard
-                    let purged = try await store.purgeDelivery(
-                        id, at: Date(),
-                        journal: [
-                            JournalEntry(
-                                at: Date(), messageID: row.messageID, event: "purged",
-                                detail: "delivery \(id) to \(row.destination) given up by an operator", actor: QuarantineCommand.actor)
-                        ])
-                else {
-                    throw WaybillError(.invalidQueueAction, "delivery \(id) is \(row.state.rawValue); only queued or dead deliveries can be purged")
-                }
-                done.append(purged)
+            try await selection.each("purged") { store, row, context in
+                let purged = try await store.purgeDelivery(
+                    row.id, at: Date(),
+                    journal: selection.line(row, "purged", "delivery \(row.id) to \(row.destination) given up by an operator"))
                 // The document goes with the last row that needed it.
-                let rows = try await store.deliveries(messageID: row.messageID)
-                if rows.allSatisfy({ $0.state == .delivered || $0.state == .purged }) {
+                if purged != nil,
+                    try await store.deliveries(messageID: row.messageID).allSatisfy({ $0.state == .delivered || $0.state == .purged })
+                {
                     try? FileManager.default.removeItem(at: Outbox(dataDirectory: context.data).folder(row.messageID))
                 }
-                if !json { print("Purged delivery \(id) to \(row.destination).") }
-            }
+                return purged
+            } said: { "Purged delivery \($0.id) to \($0.destination)." }
         }
     }
 
