@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Layer 0: C wrappers. Each is imported by exactly one Swift target.
@@ -97,11 +98,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Layer 3: the web app and its JSON API, on the same store, sheets and pipeline.
+        .target(
+            name: "WaybillWeb",
+            dependencies: [
+                "WaybillCore", "WaybillSheets", "WaybillScan",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Layer 4: composition. The CLI lives in a library so tests can reach its parsing.
         .target(
             name: "WaybillCLI",
             dependencies: [
                 "WaybillCore", "WaybillStore", "WaybillSheets", "WaybillScan", "WaybillDelivery", "WaybillSMTP", "WaybillIngest",
+                "WaybillWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,6 +145,16 @@ let package = Package(
         .testTarget(
             name: "WaybillIngestTests",
             dependencies: ["WaybillIngest", "WaybillCore", "WaybillStore", "WaybillScan", "WaybillSheets", "WaybillSMTP", "WaybillDelivery"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WaybillWebTests",
+            dependencies: [
+                "WaybillWeb", "WaybillCore", "WaybillStore", "WaybillScan", "WaybillSheets",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

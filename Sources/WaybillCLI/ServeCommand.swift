@@ -8,8 +8,9 @@ import WaybillDelivery
 import WaybillIngest
 import WaybillSMTP
 import WaybillStore
+import WaybillWeb
 
-/// `waybill serve`: the SMTP server and the worker behind it, until SIGTERM or SIGINT.
+/// `waybill serve`: the SMTP server, the worker behind it and the web app, until SIGTERM or SIGINT.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -18,6 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
             Listens for SMTP (port 2525 by default), accepts mail for the addresses the routing rules \
             accept, spools it durably and routes it: documents after each routing sheet go to the \
             directive's destinations; refusals go to quarantine (see 'waybill quarantine'). \
+            The web app's JSON API, /health and /metrics listen on HTTP (port 8080 by default). \
             SIGTERM stops accepting, finishes the messages in hand and leaves the rest spooled for the next start.
             """)
 
@@ -26,6 +28,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "SMTP port. Env: WAYBILL_SMTP_PORT. Default: 2525.") var smtpPort: String?
     @Option(help: "Messages routed at once. Env: WAYBILL_WORKERS. Default: 2.") var workers: String?
     @Option(help: "Routing rules, PATTERN=ACTION, comma-separated. Env: WAYBILL_RULES.") var rules: String?
+    @Option(help: "Address the web app listens on. Env: WAYBILL_HTTP_HOST. Default: 0.0.0.0.") var httpHost: String?
+    @Option(help: "Web app port (0: any free port). Env: WAYBILL_HTTP_PORT. Default: 8080.") var httpPort: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -34,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
         extra[.smtpPort] = smtpPort
         extra[.workers] = workers
         extra[.rules] = rules
+        extra[.httpHost] = httpHost
+        extra[.httpPort] = httpPort
         let context = try CommandContext(settings, extraFlags: extra)
         let settings = context.settings
         let logger = Logger(label: "waybill")
@@ -71,6 +77,10 @@ struct ServeCommand: AsyncParsableCommand {
                 return decision.mayAccept ? .accept : .refuse(decision.reason)
             },
             onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"))
+        let httpHost = context.httpHost
+        let web = WebApp.application(
+            try context.webConfiguration(), host: httpHost, port: try context.httpPort(), logger: Logger(label: "waybill.http"),
+            onListening: { port in logger.info("http listening on \(httpHost):\(port)") })
         for (number, rule) in rules.rules.enumerated() {
             logger.info("routing rule \(number + 1): \(rule.pattern) → \(rule.actionDescription) (\(rule.origin))")
         }
@@ -81,6 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [
                     .init(service: DeliveryService(queue: deliveryQueue)),
                     .init(service: WorkerService(worker: worker)),
+                    .init(service: web, successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(
                         service: SMTPService(server: server, host: host, logger: logger),
                         successTerminationBehavior: .gracefullyShutdownGroup),

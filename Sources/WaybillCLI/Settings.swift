@@ -42,7 +42,7 @@ public struct SettingKey: Sendable, Hashable {
         dataDir, templates, template, paper, allowWebhook, folderRoots, scanAddress, smtpHost, smtpPort, hostname, domains, rules,
         defaultRecipient, oneOffAddresses, workers, maxMessageSize, tlsCertificate, tlsKey, smtpUsers, requireAuth,
         allowPlaintextAuth, greetingDelay, firstPageMustBeSheet,
-    ] + deliveryKeys
+    ] + deliveryKeys + webKeys
 }
 
 /// The flags shared by every command.

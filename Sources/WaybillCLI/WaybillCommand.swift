@@ -9,7 +9,7 @@ public struct WaybillCommand: AsyncParsableCommand {
         abstract: "Routing sheets and scan routing.",
         subcommands: [
             ServeCommand.self, IngestCommand.self, DirectiveCommand.self, SheetCommand.self, DecodeCommand.self, KeyCommand.self,
-            RulesCommand.self,
+            RulesCommand.self, UserCommand.self, TokenCommand.self,
             QuarantineCommand.self, QueueCommand.self, SMTPPasswordCommand.self, BenchCommand.self,
         ]
     )

@@ -32,6 +32,10 @@ public struct WaybillError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let encryptedDocument = Code("encrypted")
         public static let tooManyPages = Code("too-many-pages")
         public static let cancelled = Code("cancelled")
+        public static let invalidUser = Code("invalid-user")
+        public static let invalidPassword = Code("invalid-password")
+        public static let unknownUser = Code("unknown-user")
+        public static let unknownToken = Code("unknown-token")
     }
 
     public let code: Code

@@ -58,6 +58,7 @@ public final class SQLiteDirectiveStore: DirectiveRepository {
         registerIngestMigrations(&migrator)
         registerAttemptMigration(&migrator)
         registerDeliveryQueueMigration(&migrator)
+        registerUserMigration(&migrator)
         return migrator
     }
 

@@ -19,7 +19,7 @@ import WaybillScan
             log = cli.directory + "/serve-\(UUID().uuidString).log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0"]
+            process.arguments = ["serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-port", "0"]
             process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
             var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
             env["WAYBILL_TEMPLATES"] = CLI.templates

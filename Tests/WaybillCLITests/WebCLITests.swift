@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import WaybillCore
+
+/// The web API as a script meets it: users and tokens made with the CLI, `waybill serve` on a free
+/// HTTP port, requests from Python's urllib.
+@Suite(.serialized) struct WebCLITests {
+    /// POSTs (or GETs, without a body) with urllib; prints the status and the body.
+    static let client = """
+        import sys, urllib.request, urllib.error
+        url, token, body = sys.argv[1], sys.argv[2], sys.argv[3]
+        request = urllib.request.Request(url, data=body.encode() if body else None, method="POST" if body else "GET")
+        request.add_header("Content-Type", "application/json")
+        if token: request.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response: print(response.status); print(response.read().decode())
+        except urllib.error.HTTPError as error:
+            print(error.code); print(error.read().decode())
+        """
+
+    static func request(_ url: String, token: String = "", body: String = "") throws -> (status: Int, body: String) {
+        let result = try CLI.run("/usr/bin/python3", ["-c", client, url, token, body], in: NSTemporaryDirectory())
+        let lines = result.stdout.split(separator: "\n", maxSplits: 1).map(String.init)
+        return (Int(lines.first ?? "") ?? -1, lines.count > 1 ? lines[1] : result.stderr)
+    }
+
+    @Test func aTokenFromTheCLIOpensTheAPI() throws {
+        let cli = try CLI()
+        let passwordFile = cli.directory + "/password"
+        try "correct horse battery\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        chmod(passwordFile, 0o644)
+        let loose = try cli.run(["user", "add", "alice@example.com", "--password-file", passwordFile])
+        #expect(loose.status != 0)
+        #expect(loose.stderr.contains("readable by others"))
+        chmod(passwordFile, 0o600)
+        _ = try cli.ok(["user", "add", "alice@example.com", "--password-file", passwordFile])
+        #expect(try cli.ok(["user", "list"]).contains("alice@example.com  user"))
+        try "".write(toFile: cli.directory + "/empty", atomically: true, encoding: .utf8)
+        chmod(cli.directory + "/empty", 0o600)
+        #expect(try cli.run(["user", "add", "bob@example.com", "--password-file", cli.directory + "/empty"]).status != 0)
+        let created = try cli.ok(["token", "create", "--user", "alice@example.com"])
+        let token = try #require(created.split(separator: "\n").last.map(String.init))
+        #expect(APIToken.looksValid(token))
+        #expect(try cli.run(["token", "create", "--user", "nobody@example.com"]).status != 0)
+        // Only the digest is stored.
+        let database = try Data(contentsOf: URL(fileURLWithPath: cli.directory + "/waybill-data/waybill.sqlite"))
+        #expect(database.range(of: Data(token.utf8)) == nil)
+
+        let log = cli.directory + "/serve.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = [
+            "serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-host", "127.0.0.1", "--http-port", "0",
+        ]
+        process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
+        environment["WAYBILL_TEMPLATES"] = CLI.templates
+        process.environment = environment
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = handle
+        process.standardOutput = handle
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var port: Int?
+        for _ in 0..<300 where port == nil {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"http listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(text[range].split(separator: ":").last!)
+            } else if !process.isRunning {
+                break
+            }
+            usleep(100_000)
+        }
+        let base = "http://127.0.0.1:\(try #require(port, "serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"))"
+
+        let health = try Self.request(base + "/health")
+        #expect(health.status == 200)
+        #expect(health.body.contains(#""status":"ok""#))
+        let body = #"{"title": "From a script", "destinations": ["mailto:ap@example.com"]}"#
+        let refused = try Self.request(base + "/api/directives", body: body)
+        #expect(refused.status == 401)
+        #expect(refused.body.contains(#""code":"authentication-required""#))
+        let accepted = try Self.request(base + "/api/directives", token: token, body: body)
+        #expect(accepted.status == 201, "\(accepted.body)")
+        let json = try JSONSerialization.jsonObject(with: Data(accepted.body.utf8)) as? [String: Any]
+        let id = try #require(json?["id"] as? String)
+        #expect(json?["owner"] as? String == "alice@example.com")
+        // The CLI sees what the API made, in the same JSON shape.
+        let shown = try cli.json(["directive", "show", id, "--json"]) as? [String: Any]
+        #expect(shown?["title"] as? String == "From a script")
+        #expect(shown?["token"] as? String == json?["token"] as? String)
+        #expect(try Self.request(base + "/metrics").body.contains(#"waybill_directives{status="active"} 1"#))
+
+        // A revoked token stops working at once.
+        #expect(try cli.ok(["token", "list"]).contains("active"))
+        _ = try cli.ok(["token", "revoke", "1"])
+        #expect(try Self.request(base + "/api/directives", token: token, body: body).status == 401)
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+}
