@@ -231,8 +231,12 @@ public struct Deliverer: Sendable {
         }
     }
 
+    /// "30 November 2026, 01:43 UTC": for people (notices, mail bodies, the journal).
     static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let time = calendar.dateComponents([.hour, .minute], from: date)
+        return HumanDate.format(date) + String(format: ", %02d:%02d UTC", time.hour ?? 0, time.minute ?? 0)
     }
 
     /// "4 days", "3 hours", "12 minutes", "40 seconds".

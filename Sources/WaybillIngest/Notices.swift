@@ -47,7 +47,7 @@ extension Deliverer {
             }
             let mail = OutgoingMail(
                 from: options.mailFrom, fromName: "Waybill", to: [notice.to], subject: notice.subject, body: notice.body,
-                attachments: [], messageID: "waybill.notice.\(notice.kind).\(messageID).\(job)@\(options.hostname)", date: now(),
+                attachments: [], messageID: "waybill.notice.\(notice.kind).\(messageID).\(job).\(Self.shortHash(notice.to))@\(options.hostname)", date: now(),
                 extraHeaders: [
                     ("Auto-Submitted", "auto-replied"), ("X-Waybill-Notice", notice.kind), ("X-Waybill-Message", messageID),
                 ])
@@ -80,7 +80,7 @@ extension Deliverer {
         let (headline, next) = Self.explain(reason, directive: directive, sheetsURL: options.sheetsURL)
         let about = subject.map { "\"\($0)\"" } ?? "your scan"
         let body = """
-            Waybill could not deliver \(about), received \(Self.format(message.receivedAt)).
+            Waybill could not deliver \(about), received on \(Self.format(message.receivedAt)).
 
             \(headline)
             \(detail.isEmpty ? "" : "\nDetails: \(detail)\n")
@@ -112,7 +112,7 @@ extension Deliverer {
         let body = """
             Waybill gave up delivering \(what) to \(record.destination.replacingOccurrences(of: "mailto:", with: "")).
 
-            The scan was received \(Self.format(message.receivedAt)) and tried \(record.attempts + 1) time(s).
+            The scan was received on \(Self.format(message.receivedAt)); delivery was tried \(record.attempts + 1) time(s).
             The last attempt failed with: \(error)
 
             What to do next: check that the destination is right and reachable; an administrator
