@@ -10,8 +10,10 @@ public enum WebApp {
         let router = Router(context: WebRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
         OperatorRoutes(configuration: configuration).add(to: router)
-        let api = router.group("api").add(middleware: TokenAuthenticator(users: configuration.store, clock: configuration.clock))
+        let api = router.group("api")
+            .add(middleware: TokenAuthenticator(users: configuration.store, clock: configuration.clock))
         DirectiveRoutes(configuration: configuration).add(to: api)
+        UserRoutes(configuration: configuration).add(to: api)
         return router
     }
 

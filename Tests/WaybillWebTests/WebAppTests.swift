@@ -141,6 +141,12 @@ import WaybillWeb
                 (.delete, "/api/directives/\(id)", nil),
                 (.get, "/api/directives/\(id)/sheet.pdf", nil),
                 (.get, "/api/directives/\(id)/sheet.png", nil),
+                (.get, "/api/me", nil),
+                (.get, "/api/users", nil),
+                (.post, "/api/users", #"{"name": "eve@example.com", "password": "long enough", "role": "admin"}"#),
+                (.get, "/api/tokens", nil),
+                (.post, "/api/tokens", "{}"),
+                (.delete, "/api/tokens/1", nil),
             ]
             let credentials: [String?] = [
                 nil, "Bearer", "Bearer junk", "Bearer " + APIToken.generate(), "Bearer " + fixture.revoked,
@@ -159,6 +165,8 @@ import WaybillWeb
             #expect(after.json["title"] as? String == "Invoices")
             #expect(after.json["revoked"] is NSNull)
             #expect(try await Self.call(client, .get, "/api/directives", token: fixture.alice).array.count == 1)
+            #expect(try await fixture.store.allUsers().count == 3)
+            #expect(try await fixture.store.tokens(user: nil).filter { $0.revokedAt == nil }.count == 3)
         }
     }
 
