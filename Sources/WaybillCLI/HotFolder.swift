@@ -48,7 +48,8 @@ struct HotFolder {
                 present.insert(url.path)
                 if recursive { notify?.watch(url.deletingLastPathComponent().path) }
                 if done[url.path] == seen { return }
-                if closed.contains(url.path), seen.size > 0 {
+                if closed.contains(url.path), seen.size > 0, Self.unchanged(url.path, seen, notify) {
+                    notify?.take(url.path)
                     pending[url.path] = nil
                     done[url.path] = seen
                     await ingest(url)
@@ -64,6 +65,7 @@ struct HotFolder {
             // Forget what left the folder (moved away, deleted): a new file by that name is new.
             done = done.filter { present.contains($0.key) }
             pending = pending.filter { present.contains($0.key) }
+            notify?.keep(present)
             if let notify {
                 await Pipeline.offPoolWait { notify.wait(milliseconds: 500) }
             } else {
@@ -73,12 +75,37 @@ struct HotFolder {
     }
 }
 
+extension HotFolder {
+    /// A closed file is taken only if nobody wrote to it since (events read again now) and its
+    /// size and time are still those just seen.
+    static func unchanged(_ path: String, _ seen: Seen, _ notify: Inotify?) -> Bool {
+        guard let notify else { return true }
+        guard notify.closedFiles().contains(path), !notify.modified.contains(path) else { return false }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return Seen(size: Int64(info.st_size), modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9) == seen
+    }
+}
+
 /// Linux inotify on the watched folders: which files were closed after writing or moved in.
 final class Inotify: @unchecked Sendable {
     // Used from one task at a time (the watch loop); @unchecked for the hop to a wait thread.
     private let fd: Int32
     private var watched: [Int32: String] = [:]
     private var watchedPaths: Set<String> = []
+    /// Written since their last close: not to be taken until closed again.
+    private(set) var modified: Set<String> = []
+    /// Closed after writing (or moved in) and not written since; kept until `take`n.
+    private(set) var closed: Set<String> = []
+
+    /// The watch loop has taken the file: a later close of it is news again.
+    func take(_ path: String) { closed.remove(path) }
+
+    /// Forgets files that are gone: a new file by the same name starts afresh.
+    func keep(_ present: Set<String>) {
+        closed.formIntersection(present)
+        modified.formIntersection(present)
+    }
 
     init?() {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
@@ -89,7 +116,7 @@ final class Inotify: @unchecked Sendable {
 
     func watch(_ path: String) {
         guard !watchedPaths.contains(path) else { return }
-        let descriptor = inotify_add_watch(fd, path, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO))
+        let descriptor = inotify_add_watch(fd, path, UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY))
         guard descriptor >= 0 else { return }
         watched[descriptor] = path
         watchedPaths.insert(path)
@@ -101,25 +128,34 @@ final class Inotify: @unchecked Sendable {
         _ = poll(&entry, 1, milliseconds)
     }
 
-    /// The paths of files closed after writing, or moved in, since the last call.
+    /// The paths of files closed after writing, or moved in, since the last call, and not written
+    /// again after that: a file created empty and then opened again to be written (as some
+    /// scanners and `cp` over a share do) is closed only when its last writer closes it.
     func closedFiles() -> Set<String> {
-        var paths = Set<String>()
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard count > 0 else { break }
             var offset = 0
             while offset + MemoryLayout<inotify_event>.size <= count {
-                let (descriptor, length, name) = buffer.withUnsafeBytes { raw -> (Int32, Int, String) in
+                let (descriptor, mask, length, name) = buffer.withUnsafeBytes { raw -> (Int32, UInt32, Int, String) in
                     let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
                     let start = offset + MemoryLayout<inotify_event>.size
                     let bytes = raw[start..<min(count, start + Int(event.len))].prefix { $0 != 0 }
-                    return (event.wd, Int(event.len), String(decoding: bytes, as: UTF8.self))
+                    return (event.wd, event.mask, Int(event.len), String(decoding: bytes, as: UTF8.self))
                 }
-                if let folder = watched[descriptor], !name.isEmpty { paths.insert(folder + "/" + name) }
+                if let folder = watched[descriptor], !name.isEmpty {
+                    if mask & UInt32(IN_MODIFY) != 0 {
+                        closed.remove(folder + "/" + name)
+                        modified.insert(folder + "/" + name)
+                    } else {
+                        closed.insert(folder + "/" + name)
+                        modified.remove(folder + "/" + name)
+                    }
+                }
                 offset += MemoryLayout<inotify_event>.size + length
             }
         }
-        return paths
+        return closed
     }
 }

@@ -118,7 +118,12 @@ public struct WebhookTransport: Sendable {
     /// What a client shared with this transport must look like: redirects disallowed (see the type's
     /// documentation), no decompression of the few bytes read back.
     public static func httpClientConfiguration() -> HTTPClient.Configuration {
-        HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled)
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled)
+        // The delivery queue retries with its own backoff: a refused connection fails this attempt
+        // at once instead of holding a delivery worker for the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return configuration
     }
 
     /// Shuts down the client the transport made (AsyncHTTPClient requires it before the last
