@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The time source of the SMTP timeouts, injected so tests step time instead of waiting
 /// (../shared/STYLE.md, "inject the clock"). Instants are durations since an arbitrary origin
 /// fixed for the clock's life, which keeps the protocol free of associated types.
@@ -17,5 +19,22 @@ public struct ContinuousSMTPClock: SMTPClock {
 
     public func sleep(until deadline: Duration) async throws {
         try await ContinuousClock().sleep(until: origin + deadline, tolerance: .milliseconds(100))
+    }
+}
+
+extension ContinuousSMTPClock {
+    /// `sleep(until:)` as a timer of `eventLoop`, for a task that runs on that loop (a connection's
+    /// watchdog). `Task.sleep` arms a Dispatch timer, which costs a wake-up of Dispatch's timer
+    /// thread per connection and leaves the timer armed until its deadline after a cancellation;
+    /// an event loop timer is set, cancelled and fired on the loop's own thread.
+    func sleep(until deadline: Duration, on eventLoop: any EventLoop) async throws {
+        let (seconds, attoseconds) = (deadline - now).components
+        let delay = TimeAmount.nanoseconds(max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        let scheduled = eventLoop.scheduleTask(in: delay) {}
+        try await withTaskCancellationHandler {
+            do { try await scheduled.futureResult.get() } catch { throw CancellationError() }
+        } onCancel: {
+            scheduled.cancel()
+        }
     }
 }

@@ -11,12 +11,13 @@ import WaybillCore
 /// logic is `SMTPServerStateMachine`'s, timeouts are `SMTPConnectionTimer`'s; this only moves
 /// bytes and performs their actions.
 ///
-/// Thread rules: each connection's task prefers its channel's event loop as task executor
-/// (`EventLoopTaskExecutor`), so the state machine runs on the thread that reads and writes its
-/// socket: no thread hop per command, which is most of an SMTP round trip's cost on a small
-/// machine. Nothing on it blocks: the spool's file writes and fsyncs and the deliberately slow
-/// password hashing run on a `NIOThreadPool` of `configuration.spoolThreads` threads that the
-/// server starts and stops.
+/// Thread rules: one listening socket per event loop (see `serve`), and each connection's task
+/// prefers its channel's event loop as task executor (`EventLoopTaskExecutor`), so the state
+/// machine runs on the thread that accepted its socket and reads and writes it: no thread hop per
+/// connection or per command, which is most of an SMTP round trip's cost on a small machine.
+/// Nothing on it blocks: the spool's file writes and fsyncs and the deliberately slow password
+/// hashing run on a `NIOThreadPool` of `configuration.spoolThreads` threads that the server starts
+/// and stops.
 public struct SMTPServer: Sendable {
     public var host: String
     public var port: Int
@@ -74,9 +75,44 @@ public struct SMTPServer: Sendable {
         try? await pool.shutdownGracefully()
     }
 
+    /// The accepted connections of one listening socket, typed for the connection tasks.
+    typealias Listener = NIOAsyncChannel<(NIOAsyncChannel<SMTPInbound, SMTPOutbound>, SMTPConnectionFlags), Never>
+
+    /// One listening socket per event loop, all on one port (`SO_REUSEPORT`): the kernel spreads
+    /// the connections over them, and each connection is accepted, set up and served on one loop.
+    /// With a single listener, every connection crossed threads three times before its greeting
+    /// (accepted on the listener's loop, registered on another, announced back to the accept loop,
+    /// its task sent to the other again): on a busy two-core machine each crossing is a wake-up
+    /// and often a wait for a core, and with one message per connection that was most of the cost
+    /// of a connection. `SO_REUSEPORT` joins only sockets of the same user that also set it.
     private func serve(tls: NIOSSLContext?, pool: NIOThreadPool, onBound: @Sendable (Int) -> Void) async throws {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        var listeners = [try await listen(on: loops[0], port: port)]
+        let boundPort = listeners[0].channel.localAddress?.port ?? port
+        do {
+            for loop in loops.dropFirst() { listeners.append(try await listen(on: loop, port: boundPort)) }
+        } catch {
+            for listener in listeners { try? await listener.channel.close() }
+            throw error
+        }
+        logger.info("SMTP listening", metadata: ["host": "\(host)", "port": "\(boundPort)", "starttls": "\(tls != nil)"])
+        onBound(boundPort)
+        let limiter = SMTPConnectionLimiter(total: configuration.maximumConnections, perAddress: configuration.maximumConnectionsPerAddress)
+        // One listener's error ends them all (the group cancels the others).
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask(executorPreference: EventLoopTaskExecutor(listener.channel.eventLoop)) {
+                    try await self.accept(listener, tls: tls, pool: pool, limiter: limiter)
+                }
+            }
+        }
+    }
+
+    /// Binds a listening socket whose connections stay on `loop`.
+    private func listen(on loop: any EventLoop, port: Int) async throws -> Listener {
+        try await ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
@@ -87,18 +123,15 @@ public struct SMTPServer: Sendable {
                     return (connection, flags)
                 }
             }
-        let boundPort = server.channel.localAddress?.port ?? port
-        logger.info("SMTP listening", metadata: ["host": "\(host)", "port": "\(boundPort)", "starttls": "\(tls != nil)"])
-        onBound(boundPort)
-        let limiter = SMTPConnectionLimiter(total: configuration.maximumConnections, perAddress: configuration.maximumConnectionsPerAddress)
-        // The accept loop runs on the listening channel's event loop, each connection on its own.
-        try await withTaskExecutorPreference(EventLoopTaskExecutor(server.channel.eventLoop)) {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await (connection, flags) in inbound {
-                        group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
-                            await self.connection(connection, flags: flags, tls: tls, pool: pool, limiter: limiter)
-                        }
+    }
+
+    /// The accept loop of one listener: runs on its event loop, and so does each connection's task.
+    private func accept(_ listener: Listener, tls: NIOSSLContext?, pool: NIOThreadPool, limiter: SMTPConnectionLimiter) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await listener.executeThenClose { inbound in
+                for try await (connection, flags) in inbound {
+                    group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
+                        await self.connection(connection, flags: flags, tls: tls, pool: pool, limiter: limiter)
                     }
                 }
             }
@@ -152,7 +185,12 @@ public struct SMTPServer: Sendable {
         while true {
             let now = clock.now
             let (next, longest) = watch.timer.withLock { ($0.nextDeadline, $0.longestSleep) }
-            try await clock.sleep(until: min(next ?? now + longest, now + longest))
+            let deadline = min(next ?? now + longest, now + longest)
+            if let clock = clock as? ContinuousSMTPClock {
+                try await clock.sleep(until: deadline, on: channel.eventLoop)
+            } else {
+                try await clock.sleep(until: deadline)
+            }
             let now2 = clock.now
             guard let expiry = watch.timer.withLock({ $0.check(now: now2) }) else { continue }
             let reply: SMTPReply
