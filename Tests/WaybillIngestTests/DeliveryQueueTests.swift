@@ -89,7 +89,8 @@ import WaybillStore
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        close(fd)
+        // Kept bound, never listening, never closed: connections are refused, and no other test's
+        // server can be given the port meanwhile (a closed one can, and would answer).
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
