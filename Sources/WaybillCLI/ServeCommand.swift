@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 import WaybillCore
@@ -91,10 +92,16 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [
                     .init(service: DeliveryService(queue: deliveryQueue)),
                     .init(service: WorkerService(worker: worker)),
-                    .init(service: web, successTerminationBehavior: .gracefullyShutdownGroup),
+                    // A listener that fails (its port taken) stops the whole service the
+                    // graceful way, and `serve` exits non-zero with the reason.
+                    .init(
+                        service: HTTPService(application: web, host: httpHost, port: try context.httpPort()),
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(
                         service: SMTPService(server: server, host: host, logger: logger),
-                        successTerminationBehavior: .gracefullyShutdownGroup),
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -161,15 +168,33 @@ struct SMTPService: Service {
     }
 }
 
+/// The web app as a service: a port in use is said in words, not as a socket call's errno.
+struct HTTPService<Inner: Service>: Service {
+    let application: Inner
+    let host: String
+    let port: Int
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw WaybillError(
+                .ioError, "HTTP port \(port) on \(host) is in use by another program (another 'waybill serve'?); stop it or set http_port")
+        }
+    }
+}
+
 /// The spool worker as a service: on graceful shutdown it takes no more messages and finishes
 /// those in hand; the rest stay spooled for the next start.
 struct WorkerService: Service {
     let worker: SpoolWorker
 
     func run() async throws {
-        await withGracefulShutdownHandler {
+        // Cancellation too (the group cancels when a service fails or shutdown times out):
+        // `run` waits on a signal that task cancellation alone does not end.
+        await withTaskCancellationOrGracefulShutdownHandler {
             await worker.run()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             worker.finish()
         }
     }
@@ -181,9 +206,9 @@ struct DeliveryService: Service {
     let queue: DeliveryQueue
 
     func run() async throws {
-        await withGracefulShutdownHandler {
+        await withTaskCancellationOrGracefulShutdownHandler {
             await queue.run()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             queue.finish()
         }
     }

@@ -87,7 +87,9 @@ public struct SMTPServer: Sendable {
     /// of a connection. `SO_REUSEPORT` joins only sockets of the same user that also set it.
     private func serve(tls: NIOSSLContext?, pool: NIOThreadPool, onBound: @Sendable (Int) -> Void) async throws {
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
-        var listeners = [try await listen(on: loops[0], port: port)]
+        try await probe(on: loops[0])
+        var listeners: [Listener]
+        do { listeners = [try await listen(on: loops[0], port: port)] } catch { throw portError(error) }
         let boundPort = listeners[0].channel.localAddress?.port ?? port
         do {
             for loop in loops.dropFirst() { listeners.append(try await listen(on: loop, port: boundPort)) }
@@ -106,6 +108,31 @@ public struct SMTPServer: Sendable {
                 }
             }
         }
+    }
+
+    /// `SO_REUSEPORT` would let a second listener of the same user (another `waybill serve` on
+    /// this port) share the port silently, each getting half the connections. A socket bound
+    /// without it fails on a port anyone listens on, so one is bound and closed first: a port in
+    /// use is an error before any listener exists. (Port 0 asks for a fresh port: nothing to probe.)
+    private func probe(on loop: any EventLoop) async throws {
+        guard port != 0 else { return }
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: loop)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).get()
+        } catch {
+            throw portError(error)
+        }
+        try? await channel.close()
+    }
+
+    private func portError(_ error: any Error) -> WaybillError {
+        if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+            return WaybillError(
+                .ioError, "SMTP port \(port) on \(host) is in use by another program (another 'waybill serve'?); stop it or set smtp_port")
+        }
+        return WaybillError(.ioError, "cannot listen for SMTP on \(host):\(port): \(error)")
     }
 
     /// Binds a listening socket whose connections stay on `loop`.

@@ -149,6 +149,48 @@ import WaybillScan
         #expect(server.stop() == 0, "SIGTERM ends serve cleanly: \(server.output)")
     }
 
+    /// `serve` with the given flags, killed if it has not exited after a minute (a hang is the bug).
+    static func serveExpectingExit(_ cli: CLI, _ flags: [String]) throws -> CLI.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["serve"] + flags
+        process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
+        env["WAYBILL_TEMPLATES"] = CLI.templates
+        process.environment = env
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { if process.isRunning { kill(pid, SIGKILL) } }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit, "serve did not exit by itself: \(stderr)")
+        return CLI.Result(status: process.terminationStatus, stdout: "", stderr: stderr)
+    }
+
+    /// A second `serve` on a port the first one holds stops at once with the reason, for SMTP
+    /// (where `SO_REUSEPORT` would otherwise let it share the port and take half the scans) and
+    /// for HTTP; the first one goes on serving.
+    @Test func aPortInUseStopsServeWithItsReason() throws {
+        let cli = try CLI()
+        let first = try Server(cli)
+        let smtp = try Self.serveExpectingExit(
+            try CLI(), ["--smtp-host", "127.0.0.1", "--smtp-port", "\(first.port)", "--http-port", "0"])
+        #expect(smtp.status != 0)
+        #expect(smtp.stderr.contains("SMTP port \(first.port) on 127.0.0.1 is in use by another program"), "\(smtp.stderr)")
+        let http = try Self.serveExpectingExit(
+            try CLI(), ["--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-host", "127.0.0.1", "--http-port", "\(first.port)"])
+        #expect(http.status != 0)
+        #expect(http.stderr.contains("HTTP port \(first.port) on 127.0.0.1 is in use by another program"), "\(http.stderr)")
+        let reply = try Self.python(
+            "import smtplib,sys; s=smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30); print(s.noop()[0]); s.quit()",
+            ["\(first.port)"])
+        #expect(reply.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "250", "\(reply.stderr)")
+        #expect(first.stop() == 0, "\(first.output)")
+    }
+
     @Test func aScanWithoutASheetIsQuarantinedAndCanBeRerouted() throws {
         let cli = try CLI()
         let server = try Server(cli)
