@@ -10,8 +10,11 @@ extension SettingKey {
     public static let httpHost = SettingKey("http_host")
     /// HTTP port. Default: 8080; 0 picks any free port (logged as `http listening on HOST:PORT`).
     public static let httpPort = SettingKey("http_port")
+    /// `Secure` on the web app's cookies: `true` behind HTTPS, `false` for plain HTTP, `auto`
+    /// (default) when the request says it came over HTTPS (`X-Forwarded-Proto: https` from a proxy).
+    public static let httpSecureCookies = SettingKey("http_secure_cookies")
 
-    static let webKeys: [SettingKey] = [httpHost, httpPort]
+    static let webKeys: [SettingKey] = [httpHost, httpPort, httpSecureCookies]
 }
 
 extension CommandContext {
@@ -27,11 +30,36 @@ extension CommandContext {
     func webConfiguration() throws -> WebConfiguration {
         let resolver = FolderResolver(roots: policy.folderRoots)
         let context = self
-        return WebConfiguration(
+        var configuration = WebConfiguration(
             store: try store(), keys: try keys(), policy: policy, template: { try context.locateTemplate() },
             scanAddress: scanAddress,
             checkDestination: { destination in
                 if case .folder = destination { _ = try resolver.resolve(destination) }
             })
+        configuration.sessionSecret = try data.loadOrCreateSecret(named: "session-secret")
+        switch (settings[.httpSecureCookies] ?? "auto").lowercased() {
+        case "auto", "": configuration.secureCookies = nil
+        case "1", "true", "yes", "on": configuration.secureCookies = true
+        case "0", "false", "no", "off": configuration.secureCookies = false
+        case let other: throw WaybillError(.configError, "http_secure_cookies must be auto, true or false, not '\(other)'")
+        }
+        let rules = try settings.routingRules()
+        let policy = policy
+        let domains = settings.list(.domains)
+        configuration.settingsSummary = {
+            [
+                SettingsSection(
+                    title: "Routing rules (rules, default_recipient)",
+                    items: rules.rules.enumerated().map { "\($0.offset + 1). \($0.element.pattern) → \($0.element.actionDescription)" },
+                    empty: "none"),
+                SettingsSection(title: "Domains (domains)", items: domains, empty: "none: notices go to authenticated senders only"),
+                SettingsSection(
+                    title: "Folder roots (folder_roots)", items: policy.folderRoots.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" },
+                    empty: "none: no folder destinations"),
+                SettingsSection(
+                    title: "Webhook allow-list (allow_webhook)", items: policy.webhookPrefixes, empty: "none: no webhook destinations"),
+            ]
+        }
+        return configuration
     }
 }

@@ -48,6 +48,9 @@ struct DirectiveBody: Decodable, Sendable {
         init?(intValue: Int) { nil }
     }
 
+    /// An empty body: every field kept (the web app's forms fill it in).
+    init() {}
+
     init(from decoder: any Decoder) throws {
         let names = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
         let known = Set(Key.allCases.map(\.rawValue))

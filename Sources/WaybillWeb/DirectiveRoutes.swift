@@ -37,6 +37,14 @@ struct DirectiveRoutes: Sendable {
     @Sendable func create(_ request: Request, context: WebRequestContext) async throws -> Response {
         let user = try context.requireUser()
         let body = try await decodeBody(request, context: context)
+        let directive = try await create(body, by: user)
+        var response = try JSONResponse.make(try json(directive, now: configuration.clock()), status: .created)
+        response.headers[.location] = "/api/directives/\(directive.id.rawValue)"
+        return response
+    }
+
+    /// A new directive from the body, owned by `user` unless an admin names another owner.
+    func create(_ body: DirectiveBody, by user: User) async throws -> Directive {
         let now = configuration.clock()
         let owner = body.owner ?? user.name
         if owner.lowercased() != user.name.lowercased(), !user.isAdmin {
@@ -48,9 +56,7 @@ struct DirectiveRoutes: Sendable {
         let directive = try draft.validated(id: DirectiveID.random(), now: now, policy: configuration.policy)
         try checkDestinations(directive)
         try await configuration.store.insert(directive)
-        var response = try JSONResponse.make(try json(directive, now: now), status: .created)
-        response.headers[.location] = "/api/directives/\(directive.id.rawValue)"
-        return response
+        return directive
     }
 
     @Sendable func show(_ request: Request, context: WebRequestContext) async throws -> Response {
@@ -64,6 +70,12 @@ struct DirectiveRoutes: Sendable {
     @Sendable func edit(_ request: Request, context: WebRequestContext) async throws -> Response {
         let (user, existing) = try await changeable(context)
         let body = try await decodeBody(request, context: context)
+        let stored = try await edit(existing, with: body, by: user)
+        return try JSONResponse.make(try json(stored, now: configuration.clock()))
+    }
+
+    /// The directive with the body's changes, checked as a new one would be, and stored.
+    func edit(_ existing: Directive, with body: DirectiveBody, by user: User) async throws -> Directive {
         let now = configuration.clock()
         guard existing.revokedAt == nil else {
             throw WaybillError(.directiveInactive, "directive \(existing.id.display) is revoked and cannot be edited")
@@ -89,8 +101,7 @@ struct DirectiveRoutes: Sendable {
         updated.lastUsedAt = existing.lastUsedAt
         updated.revokedAt = existing.revokedAt
         try checkDestinations(updated)
-        let stored = try await configuration.store.update(updated)
-        return try JSONResponse.make(try json(stored, now: now))
+        return try await configuration.store.update(updated)
     }
 
     /// Revokes: the directive stays (its history refers to it) and its sheets stop working at once.
@@ -117,12 +128,7 @@ struct DirectiveRoutes: Sendable {
             }
             dpi = value
         }
-        let pdf = try await renderSheet(directive)
-        let resolution = Double(dpi)
-        let png = try await Offload.run { () throws(WaybillError) -> Data in
-            let document = try PDFDocument(data: pdf)
-            return try PNGWriter.encode(try document.render(page: 0, dpi: resolution))
-        }
+        let png = try await png(ofFirstPage: try await renderSheet(directive), dpi: dpi)
         return file(png, type: "image/png", name: "sheet-\(directive.id.rawValue).png")
     }
 
@@ -187,15 +193,35 @@ struct DirectiveRoutes: Sendable {
 
     /// As `waybill sheet` does: no sheet for a directive that can no longer be used.
     func renderSheet(_ directive: Directive) async throws -> Data {
-        let status = directive.status(at: configuration.clock())
-        guard status.isActive else {
-            throw WaybillError(.directiveInactive, "no sheet: \(status.explanation(for: directive.id))")
+        try await renderSheets([directive])
+    }
+
+    /// One PDF, a page per directive, in the order given.
+    func renderSheets(_ directives: [Directive]) async throws -> Data {
+        let now = configuration.clock()
+        var contents: [SheetContent] = []
+        for directive in directives {
+            let status = directive.status(at: now)
+            guard status.isActive else {
+                throw WaybillError(.directiveInactive, "no sheet: \(status.explanation(for: directive.id))")
+            }
+            contents.append(
+                SheetContent(
+                    directive: directive, token: try configuration.keys.sign(directive.id), scanAddress: configuration.scanAddress))
         }
-        let content = SheetContent(
-            directive: directive, token: try configuration.keys.sign(directive.id), scanAddress: configuration.scanAddress)
         let template = try configuration.template()
+        let pages = contents
         return try await Offload.run { () throws(WaybillError) -> Data in
-            try SheetRenderer().renderPDF([content], template: template)
+            try SheetRenderer().renderPDF(pages, template: template)
+        }
+    }
+
+    /// The first page of a PDF as PNG, rasterised by poppler (as the scan decoder reads PDFs).
+    func png(ofFirstPage pdf: Data, dpi: Int) async throws -> Data {
+        let resolution = Double(dpi)
+        return try await Offload.run { () throws(WaybillError) -> Data in
+            let document = try PDFDocument(data: pdf)
+            return try PNGWriter.encode(try document.render(page: 0, dpi: resolution))
         }
     }
 

@@ -3,7 +3,8 @@ public import Logging
 import NIOCore
 import WaybillCore
 
-/// The web app's HTTP side: the JSON API under `/api` (Bearer tokens), `/health` and `/metrics`.
+/// The web app's HTTP side: the pages people use (session cookies), the JSON API under `/api`
+/// (Bearer tokens), `/health` and `/metrics`.
 public enum WebApp {
     /// The routes, for `Application` and for in-process tests (HummingbirdTesting's `.router`).
     public static func router(_ configuration: WebConfiguration) -> Router<WebRequestContext> {
@@ -14,6 +15,7 @@ public enum WebApp {
             .add(middleware: TokenAuthenticator(users: configuration.store, clock: configuration.clock))
         DirectiveRoutes(configuration: configuration).add(to: api)
         UserRoutes(configuration: configuration).add(to: api)
+        PageRoutes(configuration: configuration).add(to: router)
         return router
     }
 

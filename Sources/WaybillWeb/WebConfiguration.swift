@@ -20,6 +20,15 @@ public struct WebConfiguration: Sendable {
     /// The address printed on sheets for sending scans.
     public var scanAddress: String
     public var clock: @Sendable () -> Date
+    /// Signs the web app's session cookies (`<data>/session-secret`); a fresh random one if not
+    /// given, which signs everyone out at each start.
+    public var sessionSecret: [UInt8]
+    /// `Secure` on cookies: always, never, or (nil) when the request says it came over HTTPS
+    /// (`X-Forwarded-Proto: https`, set by a TLS proxy in front).
+    public var secureCookies: Bool?
+    public var loginThrottle = LoginThrottle()
+    /// The configuration an administrator sees on `/admin` (rules, folder roots, allow-lists).
+    public var settingsSummary: @Sendable () -> [SettingsSection] = { [] }
 
     public init(
         store: any Store, keys: SigningKeys, policy: DestinationPolicy,
@@ -34,5 +43,21 @@ public struct WebConfiguration: Sendable {
         self.scanAddress = scanAddress
         self.checkDestination = checkDestination
         self.clock = clock
+        var generator = SystemRandomNumberGenerator()
+        sessionSecret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+}
+
+/// One part of the configuration shown to administrators: a title and its lines.
+public struct SettingsSection: Sendable {
+    public var title: String
+    public var items: [String]
+    /// What to say when there are no items.
+    public var empty: String
+
+    public init(title: String, items: [String], empty: String) {
+        self.title = title
+        self.items = items
+        self.empty = empty
     }
 }

@@ -6,10 +6,17 @@ public import WaybillCore
 public struct WebRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var user: User?
+    /// The browser session a page request came with (pages only; the API takes tokens).
+    public var session: WebSession?
+    /// The session's CSRF token, which every form that changes something must carry.
+    public var csrf: String?
+    /// The client's IP address, for throttling sign-in attempts.
+    public var remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         user = nil
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The signed-in user; the authenticator guarantees one on `/api` routes.
