@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// The web app in a real browser: headless Chromium, driven by Selenium
+/// (`Tests/Browser/browser_test.py`), against the real `waybill serve`. It signs in, creates a
+/// directive through the form and downloads its sheet PDF; this test then decodes that PDF with
+/// `waybill decode` and checks it carries the directive's own signed token. The screenshots of
+/// every page visited are kept in `.build/browser-screenshots/` to look at.
+@Suite(.serialized) struct BrowserTests {
+    static let screenshots = ServeTests.root.appendingPathComponent(".build/browser-screenshots").path
+
+    @Test func signInCreateADirectiveAndDownloadASheetThatDecodesToItsToken() throws {
+        var cli = try CLI()
+        let archive = cli.directory + "/archive"
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: true)
+        cli.environment["WAYBILL_FOLDER_ROOTS"] = "archive=\(archive)"
+        let passwordFile = cli.directory + "/password"
+        try "a-long-browser-password\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        chmod(passwordFile, 0o600)
+        _ = try cli.ok(["user", "add", "carol@example.com", "--password-file", passwordFile])
+        let server = try ServeTests.Server(cli, environment: ["WAYBILL_HTTP_HOST": "127.0.0.1"])
+        let output = server.output
+        guard let range = output.range(of: #"http listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            let port = Int(output[range].split(separator: ":").last!)
+        else {
+            Issue.record("no HTTP port in the log: \(output)")
+            return
+        }
+        try? FileManager.default.removeItem(atPath: Self.screenshots)
+        let downloads = cli.directory + "/downloads"
+        let run = try CLI.run(
+            "/usr/bin/python3",
+            [
+                ServeTests.root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--base", "http://127.0.0.1:\(port)",
+                "--user", "carol@example.com", "--password-file", passwordFile, "--downloads", downloads, "--shots", Self.screenshots,
+            ], in: cli.directory)
+        #expect(run.status == 0, "the browser script failed: \(run.stdout)\n\(run.stderr)")
+        guard let line = run.stdout.split(separator: "\n").last,
+            let summary = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            summary["ok"] as? Bool == true, let id = summary["directive"] as? String, let pdf = summary["pdf"] as? String,
+            let visited = summary["visited"] as? [[String: Any]]
+        else {
+            Issue.record("no summary from the browser script: \(run.stdout)\n\(run.stderr)")
+            return
+        }
+        // Every page it visited has its screenshot, a real PNG.
+        #expect(visited.count >= 7)
+        for page in visited {
+            let path = page["screenshot"] as? String ?? ""
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+            #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]), "screenshot of \(page["page"] ?? "?"): \(path)")
+            #expect((page["title"] as? String ?? "").hasSuffix("· Waybill"), "\(page)")
+        }
+        // The directive exists as the form said, owned by the user who signed in.
+        let directive = try cli.json(["directive", "show", id, "--json"]) as? [String: Any] ?? [:]
+        #expect(directive["owner"] as? String == "carol@example.com")
+        #expect(directive["title"] as? String == "Browser test: invoices")
+        #expect(directive["destinations"] as? [String] == ["folder:archive/browser"])
+        #expect(directive["max_uses"] as? Int == 50)
+        // The downloaded PDF decodes to that directive's token, verified by the keys.
+        let decoded = try cli.json(["decode", "--json", pdf]) as? [String: Any] ?? [:]
+        let sheets = decoded["sheets"] as? [[String: Any]] ?? []
+        #expect(sheets.count == 1)
+        #expect(sheets.first?["directive"] as? String == id)
+        #expect(sheets.first?["status"] as? String == "valid")
+        let texts = (decoded["barcodes"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        #expect(texts.contains(directive["token"] as? String ?? "-"), "\(texts)")
+        #expect(server.stop() == 0)
+    }
+}
