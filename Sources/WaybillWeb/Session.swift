@@ -68,12 +68,7 @@ public struct SessionSealer: Sendable {
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for index in x.indices { difference |= x[index] ^ y[index] }
-        return difference == 0
+        PasswordHash.constantTimeEqual(Array(a.utf8), Array(b.utf8))
     }
 
     static func randomValue() -> String {
