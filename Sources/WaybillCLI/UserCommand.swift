@@ -8,7 +8,7 @@ struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user",
         abstract: "Add and list the users of the web app and API.",
-        subcommands: [Add.self, List.self]
+        subcommands: [Add.self, List.self, Password.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -32,6 +32,23 @@ struct UserCommand: AsyncParsableCommand {
             try await context.store().addUser(user)
             print("Added \(user.role.rawValue) \(user.name)")
             print("Make an API token with: waybill token create --user \(user.name)")
+        }
+    }
+
+    struct Password: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a user's password (which signs them out of the web app everywhere).",
+            discussion: "The password is read from a file (mode 0600) or '-' for standard input, as for 'user add'.")
+
+        @OptionGroup var settings: SettingsOptions
+        @Argument(help: "The user's email address.") var name: String
+        @Option(help: "A file holding the new password (mode 0600), or '-' for standard input.") var passwordFile: String
+
+        func run() async throws {
+            let password = try PasswordFile.read(passwordFile)
+            let context = try CommandContext(settings)
+            try await context.store().setPasswordHash(try User.hashPassword(password), forUser: name)
+            print("Changed the password of \(name); their web sessions have ended.")
         }
     }
 

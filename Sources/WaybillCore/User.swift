@@ -34,10 +34,15 @@ public struct User: Sendable, Hashable {
         guard Destination.isValidEmail(name) else {
             throw WaybillError(.invalidUser, "a user name is the person's email address; '\(name)' is not one")
         }
+        return User(name: name, role: role, passwordHash: try hashPassword(password), createdAt: now)
+    }
+
+    /// The stored form of a new password, after checking its length. Slow by design (PBKDF2).
+    public static func hashPassword(_ password: String) throws(WaybillError) -> String {
         guard password.count >= minimumPasswordLength else {
             throw WaybillError(.invalidPassword, "the password must have at least \(minimumPasswordLength) characters")
         }
-        return User(name: name, role: role, passwordHash: PasswordHash.make(password: password).encoded, createdAt: now)
+        return PasswordHash.make(password: password).encoded
     }
 
     public static let minimumPasswordLength = 8
@@ -118,4 +123,6 @@ public protocol UserRepository: Sendable {
     func tokens(user: String?) async throws -> [APITokenRecord]
     /// Revokes a token; unknown ids throw `.unknownToken`.
     func revokeToken(_ id: Int64, at date: Date) async throws -> APITokenRecord
+    /// Replaces a user's password hash (which ends their web sessions); unknown names throw `.unknownUser`.
+    func setPasswordHash(_ hash: String, forUser name: String) async throws
 }

@@ -50,6 +50,14 @@ extension SQLiteDirectiveStore: UserRepository {
         }
     }
 
+    public func setPasswordHash(_ hash: String, forUser name: String) async throws {
+        let changed = try await pool.write { db in
+            try db.execute(sql: "UPDATE user SET password_hash = ? WHERE name = ?", arguments: [hash, name])
+            return db.changesCount
+        }
+        guard changed == 1 else { throw WaybillError(.unknownUser, "no user \(name)") }
+    }
+
     public func allUsers() async throws -> [User] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM user ORDER BY name").map(Self.user)

@@ -51,6 +51,7 @@ struct PageRoutes: Sendable {
         pages.get("account", use: account)
         pages.post("account/tokens", use: createToken)
         pages.post("account/tokens/:id/revoke", use: revokeToken)
+        pages.post("account/password", use: changePassword)
         pages.get("admin", use: admin)
         pages.get("admin/users", use: users)
         pages.post("admin/users", use: addUser)
@@ -263,7 +264,10 @@ struct PageRoutes: Sendable {
         return try await accountPage(user: user, context: context, newToken: nil, notice: Self.notice(request))
     }
 
-    func accountPage(user: User, context: WebRequestContext, newToken: String?, notice: String?) async throws -> Response {
+    func accountPage(
+        user: User, context: WebRequestContext, newToken: String?, notice: String?, error: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         let tokens = try await configuration.store.tokens(user: user.name).map { record -> [String: Any] in
             ["id": record.id, "created": Self.date(record.createdAt), "lastUsed": record.lastUsedAt.map(Self.date) ?? "never",
              "revoked": record.revokedAt.map(Self.date) as Any]
@@ -271,7 +275,48 @@ struct PageRoutes: Sendable {
         return render(
             "account", title: "Your account", context: context,
             values: ["name": user.name, "role": user.role.rawValue, "tokens": tokens, "newToken": newToken as Any,
-                     "navAccount": true], notice: notice)
+                     "navAccount": true], error: error, notice: notice, status: status)
+    }
+
+    /// Checks the current password (throttled like sign-in), stores the new one and gives this
+    /// browser a new session: the old stamp no longer matches, so every other session ends.
+    @Sendable func changePassword(_ request: Request, context: WebRequestContext) async throws -> Response {
+        let user = try requireUser(context)
+        let form = try await postedForm(request, context)
+        let now = configuration.clock()
+        func refuse(_ message: String, _ status: HTTPResponse.Status) async throws -> Response {
+            try await accountPage(user: user, context: context, newToken: nil, notice: nil, error: message, status: status)
+        }
+        if configuration.loginThrottle.wait(account: user.name, address: context.remoteAddress, now: now) != nil {
+            return try await refuse("Too many wrong passwords; try again later.", .tooManyRequests)
+        }
+        let current = form["current"] ?? ""
+        let stored = user.passwordHash
+        let valid = try await Offload.run { () throws(WaybillError) -> Bool in
+            (try? PasswordHash(parsing: stored))?.verify(current) ?? false
+        }
+        guard valid else {
+            configuration.loginThrottle.failed(account: user.name, address: context.remoteAddress, now: now)
+            return try await refuse("The current password is wrong.", .unprocessableContent)
+        }
+        guard let new = form["new"], new == form["repeat"] else {
+            return try await refuse("The two new passwords differ.", .unprocessableContent)
+        }
+        let hash: String
+        do {
+            hash = try await Offload.run { () throws(WaybillError) -> String in try User.hashPassword(new) }
+        } catch let error as WaybillError {
+            return try await refuse(error.message, .unprocessableContent)
+        }
+        try await configuration.store.setPasswordHash(hash, forUser: user.name)
+        var updated = user
+        updated.passwordHash = hash
+        let session = WebSession(
+            user: user.name, issuedAt: now, expiresAt: now.addingTimeInterval(WebSession.lifetime),
+            nonce: SessionSealer.randomValue(), passwordStamp: WebSession.stamp(updated))
+        var response = Self.redirect("/account?notice=password-changed")
+        response.setCookie(cookie(Self.sessionCookie, sealer.seal(session), maxAge: Int(WebSession.lifetime), request))
+        return response
     }
 
     @Sendable func createToken(_ request: Request, context: WebRequestContext) async throws -> Response {
@@ -510,7 +555,7 @@ struct PageRoutes: Sendable {
     static let notices: [String: String] = [
         "created": "Directive created. Print its sheet below.", "saved": "Changes saved.",
         "revoked": "Directive revoked: its sheets no longer route anything.", "user-added": "User added.",
-        "token-revoked": "Token revoked.", "rerouted": "Message routed to the directive.",
+        "token-revoked": "Token revoked.", "password-changed": "Password changed. Other browsers signed in as you are signed out.", "rerouted": "Message routed to the directive.",
         "released": "Message released through the routing rules.", "deleted": "Message deleted.",
         "retried": "Delivery queued for another attempt now.", "purged": "Delivery purged.",
     ]

@@ -275,8 +275,8 @@ enum PageTemplates {
             <input type="hidden" name="_csrf" value="{{csrf}}">
             <label for="name">User name</label>
             <input id="name" name="name" required autocomplete="off">
-            <label for="password">Password (at least 10 characters)</label>
-            <input id="password" name="password" type="password" required minlength="10" autocomplete="new-password">
+            <label for="password">Password (at least 8 characters)</label>
+            <input id="password" name="password" type="password" required minlength="8" autocomplete="new-password">
             <div class="check"><input type="checkbox" id="admin" name="admin" value="on"><label for="admin">Administrator</label></div>
             <button type="submit">Add user</button>
           </form>
@@ -301,6 +301,20 @@ enum PageTemplates {
           {{/has_tokens}}
           <form method="post" action="/account/tokens"><input type="hidden" name="_csrf" value="{{csrf}}">
           <button type="submit" class="secondary">Create a token</button></form>
+        </section>
+        <section class="card">
+          <h2>Change your password</h2>
+          <p class="muted">You stay signed in here; every other browser signed in as you is signed out.</p>
+          <form method="post" action="/account/password" class="stack">
+            <input type="hidden" name="_csrf" value="{{csrf}}">
+            <label for="current">Current password</label>
+            <input id="current" name="current" type="password" required autocomplete="current-password">
+            <label for="new">New password (at least 8 characters)</label>
+            <input id="new" name="new" type="password" required minlength="8" autocomplete="new-password">
+            <label for="repeat">New password again</label>
+            <input id="repeat" name="repeat" type="password" required minlength="8" autocomplete="new-password">
+            <button type="submit">Change password</button>
+          </form>
         </section>
         """
 

@@ -24,6 +24,31 @@ import WaybillCore
         return (Int(lines.first ?? "") ?? -1, lines.count > 1 ? lines[1] : result.stderr)
     }
 
+    @Test func userPasswordReplacesTheStoredHash() throws {
+        let cli = try CLI()
+        let first = cli.directory + "/first"
+        let second = cli.directory + "/second"
+        try "correct horse battery\n".write(toFile: first, atomically: true, encoding: .utf8)
+        try "another good password\n".write(toFile: second, atomically: true, encoding: .utf8)
+        chmod(first, 0o600)
+        chmod(second, 0o600)
+        _ = try cli.ok(["user", "add", "alice@example.com", "--password-file", first])
+        let database = cli.directory + "/waybill-data/waybill.sqlite"
+        let read = "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select password_hash from user').fetchone()[0])"
+        let before = try CLI.run("/usr/bin/python3", ["-c", read, database], in: cli.directory).stdout
+        #expect(try cli.ok(["user", "password", "alice@example.com", "--password-file", second]).contains("sessions have ended"))
+        let after = try CLI.run("/usr/bin/python3", ["-c", read, database], in: cli.directory).stdout
+        #expect(!before.isEmpty && before != after)
+        let unknown = try cli.run(["user", "password", "bob@example.com", "--password-file", second])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no user bob@example.com"))
+        try "short\n".write(toFile: second, atomically: true, encoding: .utf8)
+        chmod(second, 0o600)
+        let short = try cli.run(["user", "password", "alice@example.com", "--password-file", second])
+        #expect(short.status != 0)
+        #expect(short.stderr.contains("at least 8 characters"))
+    }
+
     @Test func aTokenFromTheCLIOpensTheAPI() throws {
         let cli = try CLI()
         let passwordFile = cli.directory + "/password"

@@ -312,4 +312,34 @@ import WaybillWeb
             #expect(try await browser.request(.get, "/directives").status == .seeOther)
         }
     }
+    @Test func changingThePasswordKeepsThisBrowserAndSignsOutTheOthers() async throws {
+        let fixture = try await Fixture()
+        try await fixture.app.test(.router) { client in
+            let here = Browser(client)
+            try await here.signIn("alice@example.com")
+            let elsewhere = Browser(client)
+            try await elsewhere.signIn("alice@example.com")
+            #expect(try await elsewhere.request(.get, "/directives").status == .ok)
+            let wrong = try await here.post(
+                "/account/password", from: "/account", [("current", "nope"), ("new", "a new password"), ("repeat", "a new password")])
+            #expect(wrong.status == .unprocessableContent)
+            #expect(wrong.text.contains("The current password is wrong."))
+            let differ = try await here.post(
+                "/account/password", from: "/account",
+                [("current", "correct horse"), ("new", "a new password"), ("repeat", "another one")])
+            #expect(differ.status == .unprocessableContent)
+            let short = try await here.post(
+                "/account/password", from: "/account", [("current", "correct horse"), ("new", "short"), ("repeat", "short")])
+            #expect(short.status == .unprocessableContent)
+            let changed = try await here.post(
+                "/account/password", from: "/account",
+                [("current", "correct horse"), ("new", "a new password"), ("repeat", "a new password")])
+            #expect(changed.status == .seeOther)
+            #expect(changed.location == "/account?notice=password-changed")
+            #expect(try await here.request(.get, "/account").status == .ok, "this browser stays signed in")
+            #expect(try await elsewhere.request(.get, "/directives").status == .seeOther, "the other session ended")
+            #expect(try await Browser(client).signIn("alice@example.com", "correct horse").status == .unauthorized)
+            #expect(try await Browser(client).signIn("alice@example.com", "a new password").status == .seeOther)
+        }
+    }
 }
