@@ -24,7 +24,7 @@ extension CommandContext {
 
     /// The web app's dependencies: the store, the signing keys and the destination policy that
     /// `directive create` uses, folder destinations resolved under their root as it does.
-    func webConfiguration() throws -> WebConfiguration {
+    func webConfiguration(metrics: Metrics? = nil) throws -> WebConfiguration {
         let resolver = FolderResolver(roots: policy.folderRoots)
         let context = self
         return WebConfiguration(
@@ -32,6 +32,6 @@ extension CommandContext {
             scanAddress: scanAddress,
             checkDestination: { destination in
                 if case .folder = destination { _ = try resolver.resolve(destination) }
-            })
+            }, metrics: metrics)
     }
 }
