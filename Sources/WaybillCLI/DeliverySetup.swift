@@ -98,7 +98,8 @@ extension CommandContext {
     /// in the queue like any delivery that is not a folder.
     func pipeline(
         rules: RoutingRules, batchRules: BatchRules = BatchRules(), webhooks: WebhookTransport? = nil,
-        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"), metrics: Metrics = Metrics()
+        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"),
+        metrics: Metrics = Metrics()
     ) throws -> Pipeline {
         Pipeline(
             store: try store(), dataDirectory: data, rules: rules, batchRules: batchRules,

@@ -82,7 +82,8 @@ struct ServeCommand: AsyncParsableCommand {
             onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"), metrics: metrics)
         let httpHost = context.httpHost
         let web = WebApp.application(
-            try context.webConfiguration(metrics: metrics), host: httpHost, port: try context.httpPort(), logger: Logger(label: "waybill.http"),
+            try context.webConfiguration(metrics: metrics), host: httpHost, port: try context.httpPort(),
+            logger: Logger(label: "waybill.http"),
             onListening: { port in logger.info("http listening on \(httpHost):\(port)") })
         for (number, rule) in rules.rules.enumerated() {
             logger.info("routing rule \(number + 1): \(rule.pattern) → \(rule.actionDescription) (\(rule.origin))")

@@ -69,8 +69,8 @@ public final class Metrics: Sendable {
     /// The quarantine reasons the pipeline and batch planner give, written with 0 before they
     /// happen. A reason not listed here is counted all the same from its first event.
     public static let quarantineReasons = [
-        "no-rule", "no-attachment", "unreadable-message", "unreadable-attachment", "no-sheet", "forged", "unknown-directive",
-        "revoked", "expired", "used-up", "malformed-batch", "changed-batch", "worker-crash",
+        "no-rule", "no-attachment", "unreadable-message", "unreadable-attachment", "no-sheet", "forged",
+        "unknown-directive", "revoked", "expired", "used-up", "malformed-batch", "changed-batch", "worker-crash",
     ]
 
     /// Upper bounds of the page decode histogram's buckets, in seconds (5 ms to 5 s; `+Inf` follows).
@@ -142,11 +142,14 @@ public final class Metrics: Sendable {
     public func render() -> String {
         let counts = snapshot
         var text = PrometheusWriter()
-        text.family("waybill_smtp_connections_total", .counter, "SMTP connections accepted by the listener, refused ones included.")
+        text.family(
+            "waybill_smtp_connections_total", .counter, "SMTP connections accepted, those refused at once included.")
         text.sample("waybill_smtp_connections_total", [], counts.smtpConnections)
-        text.family("waybill_smtp_messages_total", .counter, "Messages whose DATA the SMTP server read to the end, by outcome.")
+        text.family(
+            "waybill_smtp_messages_total", .counter, "Messages whose DATA the SMTP server read to the end, by outcome.")
         for outcome in SMTPMessageOutcome.allCases {
-            text.sample("waybill_smtp_messages_total", [("outcome", outcome.rawValue)], counts.smtpMessages[outcome] ?? 0)
+            text.sample(
+                "waybill_smtp_messages_total", [("outcome", outcome.rawValue)], counts.smtpMessages[outcome] ?? 0)
         }
         text.family("waybill_smtp_refusals_total", .counter, "SMTP refusal replies (4xx and 5xx), by reason.")
         for reason in SMTPRefusal.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -206,7 +209,8 @@ public struct PrometheusWriter: Sendable {
     }
 
     public mutating func sample(_ name: String, _ labels: [(String, String)], _ value: String) {
-        let set = labels.isEmpty ? "" : "{" + labels.map { "\($0.0)=\"\(Self.escapeLabel($0.1))\"" }.joined(separator: ",") + "}"
+        let pairs = labels.map { "\($0.0)=\"\(Self.escapeLabel($0.1))\"" }
+        let set = labels.isEmpty ? "" : "{" + pairs.joined(separator: ",") + "}"
         output += "\(name)\(set) \(value)\n"
     }
 

@@ -61,7 +61,8 @@ public struct Deliverer: Sendable {
     public init(
         store: SQLiteDirectiveStore, dataDirectory: DataDirectory, folders: FolderTransport, smtp: SMTPClient? = nil,
         webhooks: WebhookTransport? = nil, options: DeliveryOptions = DeliveryOptions(),
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "waybill.delivery"), metrics: Metrics = Metrics()
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "waybill.delivery"),
+        metrics: Metrics = Metrics()
     ) {
         self.metrics = metrics
         self.store = store

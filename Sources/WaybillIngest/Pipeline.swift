@@ -85,7 +85,8 @@ public struct Pipeline: Sendable {
         store: SQLiteDirectiveStore, dataDirectory: DataDirectory, rules: RoutingRules, batchRules: BatchRules = BatchRules(),
         folders: FolderTransport, smtp: SMTPClient? = nil, webhooks: WebhookTransport? = nil,
         delivery: DeliveryOptions = DeliveryOptions(), now: @escaping @Sendable () -> Date = { Date() },
-        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"), metrics: Metrics = Metrics()
+        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"),
+        metrics: Metrics = Metrics()
     ) {
         self.metrics = metrics
         self.smtp = smtp

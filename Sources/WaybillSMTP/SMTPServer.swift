@@ -38,7 +38,8 @@ public struct SMTPServer: Sendable {
         host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
         recipientPolicy: @escaping @Sendable (RecipientContext) -> RecipientDecision,
         onSpooled: @escaping @Sendable (String) -> Void = { _ in },
-        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock(), metrics: Metrics = Metrics()
+        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock(),
+        metrics: Metrics = Metrics()
     ) {
         self.metrics = metrics
         self.host = host
@@ -56,7 +57,8 @@ public struct SMTPServer: Sendable {
     public init(
         host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
         recipientPolicy: @escaping @Sendable (String) -> RecipientDecision, onSpooled: @escaping @Sendable (String) -> Void = { _ in },
-        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock(), metrics: Metrics = Metrics()
+        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock(),
+        metrics: Metrics = Metrics()
     ) {
         self.init(
             host: host, port: port, configuration: configuration, spool: spool, recipientPolicy: { recipientPolicy($0.recipient) },
