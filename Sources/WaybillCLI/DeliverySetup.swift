@@ -98,13 +98,14 @@ extension CommandContext {
     /// in the queue like any delivery that is not a folder.
     func pipeline(
         rules: RoutingRules, batchRules: BatchRules = BatchRules(), webhooks: WebhookTransport? = nil,
-        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest")
+        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"),
+        metrics: Metrics = Metrics()
     ) throws -> Pipeline {
         Pipeline(
             store: try store(), dataDirectory: data, rules: rules, batchRules: batchRules,
             folders: FolderTransport(resolver: FolderResolver(roots: policy.folderRoots)),
             smtp: try settings.smarthost().map { SMTPClient(smarthost: $0) }, webhooks: webhooks,
-            delivery: try settings.deliveryOptions(), onQueued: onQueued, logger: logger)
+            delivery: try settings.deliveryOptions(), onQueued: onQueued, logger: logger, metrics: metrics)
     }
 
     /// The webhook transport, signing with the data directory's webhook secret (made on first use, mode 0600).

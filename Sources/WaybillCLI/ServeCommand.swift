@@ -52,9 +52,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let webhooks = try context.webhookTransport()
         let queueBox = QueueBox()
+        // One registry for every service: /metrics writes what each of them counted.
+        let metrics = Metrics()
         let pipeline = try context.pipeline(
             rules: rules, batchRules: BatchRules(firstPageMustBeSheet: try settings.bool(.firstPageMustBeSheet)), webhooks: webhooks,
-            onQueued: { queueBox.queue?.wake() }, logger: Logger(label: "waybill.ingest"))
+            onQueued: { queueBox.queue?.wake() }, logger: Logger(label: "waybill.ingest"), metrics: metrics)
         let deliveryQueue = DeliveryQueue(
             deliverer: pipeline.deliverer, concurrency: try settings.integer(.deliveryWorkers, in: 1...64, default: 4),
             logger: Logger(label: "waybill.queue"))
@@ -77,10 +79,11 @@ struct ServeCommand: AsyncParsableCommand {
                         clientAddress: recipient.clientAddress, size: recipient.declaredSize))
                 return decision.mayAccept ? .accept : .refuse(decision.reason)
             },
-            onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"))
+            onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"), metrics: metrics)
         let httpHost = context.httpHost
         let web = WebApp.application(
-            try context.webConfiguration(), host: httpHost, port: try context.httpPort(), logger: Logger(label: "waybill.http"),
+            try context.webConfiguration(metrics: metrics), host: httpHost, port: try context.httpPort(),
+            logger: Logger(label: "waybill.http"),
             onListening: { port in logger.info("http listening on \(httpHost):\(port)") })
         for (number, rule) in rules.rules.enumerated() {
             logger.info("routing rule \(number + 1): \(rule.pattern) → \(rule.actionDescription) (\(rule.origin))")

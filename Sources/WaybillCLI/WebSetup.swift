@@ -27,7 +27,7 @@ extension CommandContext {
 
     /// The web app's dependencies: the store, the signing keys and the destination policy that
     /// `directive create` uses, folder destinations resolved under their root as it does.
-    func webConfiguration() throws -> WebConfiguration {
+    func webConfiguration(metrics: Metrics? = nil) throws -> WebConfiguration {
         let resolver = FolderResolver(roots: policy.folderRoots)
         let context = self
         var configuration = WebConfiguration(
@@ -35,7 +35,7 @@ extension CommandContext {
             scanAddress: scanAddress,
             checkDestination: { destination in
                 if case .folder = destination { _ = try resolver.resolve(destination) }
-            })
+            }, metrics: metrics)
         configuration.sessionSecret = try data.loadOrCreateSecret(named: "session-secret")
         switch (settings[.httpSecureCookies] ?? "auto").lowercased() {
         case "auto", "": configuration.secureCookies = nil

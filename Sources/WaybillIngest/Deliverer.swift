@@ -55,12 +55,16 @@ public struct Deliverer: Sendable {
     /// The clock the schedule reads: injected by the tests so retries and give-ups run in test time.
     public let now: @Sendable () -> Date
     public let logger: Logger
+    /// Counts every attempt by kind and outcome: the pipeline's folder writes and the queue's.
+    public let metrics: Metrics
 
     public init(
         store: SQLiteDirectiveStore, dataDirectory: DataDirectory, folders: FolderTransport, smtp: SMTPClient? = nil,
         webhooks: WebhookTransport? = nil, options: DeliveryOptions = DeliveryOptions(),
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "waybill.delivery")
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "waybill.delivery"),
+        metrics: Metrics = Metrics()
     ) {
+        self.metrics = metrics
         self.store = store
         self.dataDirectory = dataDirectory
         self.folders = folders
@@ -92,6 +96,7 @@ public struct Deliverer: Sendable {
         } catch {
             result = schedule(record, DeliveryFailure(.temporary, "\(error)"))
         }
+        metrics.deliveryAttempt(kind: record.kind, outcome: Self.metricsOutcome(result))
         let what = (record.job > 0 ? "job \(record.job) " : "") + (record.kind == .document ? "" : "\(record.kind.rawValue) ") + "to \(record.destination)"
         let line: JournalEntry
         switch result {
@@ -221,6 +226,14 @@ public struct Deliverer: Sendable {
         guard rows.allSatisfy({ $0.state == .delivered || $0.state == .purged }) else { return }
         let folder = outbox.folder(messageID)
         try? await Pipeline.offPool { try? FileManager.default.removeItem(at: folder) }
+    }
+
+    static func metricsOutcome(_ result: DeliveryAttemptResult) -> Metrics.DeliveryOutcome {
+        switch result {
+        case .delivered: .delivered
+        case .retry: .retry
+        case .dead: .dead
+        }
     }
 
     static func name(_ result: DeliveryAttemptResult) -> String {

@@ -77,13 +77,18 @@ public struct Pipeline: Sendable {
     /// Called when a message left deliveries in the queue: the delivery queue's wake-up.
     public let onQueued: @Sendable () -> Void
     public let logger: Logger
+    /// Counts messages routed and quarantined, pages decoded and their decode time, and (through
+    /// `deliverer`) delivery attempts.
+    public let metrics: Metrics
 
     public init(
         store: SQLiteDirectiveStore, dataDirectory: DataDirectory, rules: RoutingRules, batchRules: BatchRules = BatchRules(),
         folders: FolderTransport, smtp: SMTPClient? = nil, webhooks: WebhookTransport? = nil,
         delivery: DeliveryOptions = DeliveryOptions(), now: @escaping @Sendable () -> Date = { Date() },
-        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest")
+        onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"),
+        metrics: Metrics = Metrics()
     ) {
+        self.metrics = metrics
         self.smtp = smtp
         self.webhooks = webhooks
         self.delivery = delivery
@@ -104,7 +109,7 @@ public struct Pipeline: Sendable {
     public var deliverer: Deliverer {
         Deliverer(
             store: store, dataDirectory: dataDirectory, folders: folders, smtp: smtp, webhooks: webhooks, options: delivery, now: now,
-            logger: Logger(label: "waybill.delivery"))
+            logger: Logger(label: "waybill.delivery"), metrics: metrics)
     }
 
     public var workDirectory: URL { dataDirectory.url.appendingPathComponent("work", isDirectory: true) }
@@ -207,6 +212,10 @@ public struct Pipeline: Sendable {
                         "\(jobs) job(s), \(files.count) file(s) delivered" + (queued > 0 ? ", \(queued) delivery(ies) queued" : ""), actor)
                 ])
             if queued > 0 { onQueued() }
+        }
+        switch outcome {
+        case .delivered: metrics.messageDelivered()
+        case .quarantined(let reason, _, _): metrics.messageQuarantined(reason: reason)
         }
         let total = ContinuousClock.now - started
         logger.info(
@@ -380,7 +389,8 @@ public struct Pipeline: Sendable {
             // Existing keys only: planning creates nothing (a data directory without keys verifies no sheet).
             let keys =
                 FileManager.default.fileExists(atPath: dataDirectory.keysPath) ? try dataDirectory.loadKeys() : SigningKeys(keys: [])
-            let pages = try await Self.offPool { try Self.classify(files, keys: keys) }
+            let metrics = self.metrics
+            let pages = try await Self.offPool { try Self.classify(files, keys: keys, metrics: metrics) }
             plan.timings["decode"] = ContinuousClock.now - clock
             plan.pages = pages.count
             plan.sheets = pages.filter { if case .sheet = $0.1 { true } else { false } }.count
@@ -651,13 +661,18 @@ public struct Pipeline: Sendable {
         }
     }
 
-    /// Every page of every scan, in order, with what it is.
-    static func classify(_ files: [URL], keys: SigningKeys) throws -> [(PageReference, PageKind)] {
+    /// Every page of every scan, in order, with what it is. Each page's decode time, for the
+    /// metrics, runs from the previous page's (or the file's start) to its callback: the decoder
+    /// hands pages over one by one as it reads them.
+    static func classify(_ files: [URL], keys: SigningKeys, metrics: Metrics) throws -> [(PageReference, PageKind)] {
         let decoder = try ScanDecoder(keys: keys)
         var pages: [(PageReference, PageKind)] = []
         for file in files {
+            var pageStarted = ContinuousClock.now
             do {
                 try decoder.decode(path: file.path) { result in
+                    metrics.pageDecoded(in: ContinuousClock.now - pageStarted)
+                    defer { pageStarted = ContinuousClock.now }
                     let reference = PageReference(file: file.path, page: result.page)
                     let kind: PageKind
                     if let sheet = result.sheet {

@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
-import WaybillCore
+public import WaybillCore
 
 /// The SMTP listener: one async channel per connection inside a discarding task group, so one
 /// connection's error never stops the server (swift-nio's NIOTCPEchoServer pattern). Protocol
@@ -31,13 +31,17 @@ public struct SMTPServer: Sendable {
     public var logger: Logger
     /// Drives the greeting delay and the timeouts; tests pass one they can step.
     public var clock: any SMTPClock
+    /// Counts connections, messages and refusals (`waybill_smtp_*`); called on the event loops.
+    public var metrics: Metrics
 
     public init(
         host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
         recipientPolicy: @escaping @Sendable (RecipientContext) -> RecipientDecision,
         onSpooled: @escaping @Sendable (String) -> Void = { _ in },
-        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock()
+        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock(),
+        metrics: Metrics = Metrics()
     ) {
+        self.metrics = metrics
         self.host = host
         self.port = port
         self.configuration = configuration
@@ -53,11 +57,12 @@ public struct SMTPServer: Sendable {
     public init(
         host: String, port: Int, configuration: SMTPConfiguration, spool: Spool,
         recipientPolicy: @escaping @Sendable (String) -> RecipientDecision, onSpooled: @escaping @Sendable (String) -> Void = { _ in },
-        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock()
+        logger: Logger = Logger(label: "waybill.smtp"), clock: any SMTPClock = ContinuousSMTPClock(),
+        metrics: Metrics = Metrics()
     ) {
         self.init(
             host: host, port: port, configuration: configuration, spool: spool, recipientPolicy: { recipientPolicy($0.recipient) },
-            onSpooled: onSpooled, logger: logger, clock: clock)
+            onSpooled: onSpooled, logger: logger, clock: clock, metrics: metrics)
     }
 
     /// Binds and serves until the task is cancelled. `onBound` receives the port (useful with port 0).
@@ -175,8 +180,10 @@ public struct SMTPServer: Sendable {
             logger[metadataKey: "client"] = "\(address)"
             return logger
         }()
+        metrics.smtpConnectionOpened()
         guard limiter.acquire(address) else {
             logger.warning("refused a connection: too many connections")
+            metrics.smtpRefused(.tooManyConnections)
             try? await connection.executeThenClose { _, outbound in
                 try await outbound.write(.bytes(ByteBuffer(bytes: SMTPReply(421, "4.7.0 Too many connections; try again later").wire)))
             }
@@ -233,6 +240,7 @@ public struct SMTPServer: Sendable {
                 reply = SMTPReply(
                     421, "4.4.2 \(configuration.hostname) Data arrives too slowly (under \(configuration.minimumDataRate) octets/s); closing")
             }
+            metrics.smtpRefused(.timeout)
             try? await outbound.write(.bytes(ByteBuffer(bytes: reply.wire)))
             try? await channel.close()
             return
@@ -401,6 +409,7 @@ public struct SMTPServer: Sendable {
             data = nil
             let actions = machine.dataEnded(size: decoder.size)
             if !actions.contains(where: { if case .spool = $0 { true } else { false } }) {
+                server.metrics.smtpMessage(.refused)
                 dropWriter()  // refused (too big): nothing of it stays
                 watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
             }
@@ -422,6 +431,7 @@ public struct SMTPServer: Sendable {
         {
             switch action {
             case .reply(let reply):
+                if let refusal = reply.refusal { server.metrics.smtpRefused(refusal) }
                 try await outbound.write(.bytes(ByteBuffer(bytes: reply.wire)))
             case .receiveData:
                 data = SMTPDataDecoder()
@@ -443,9 +453,11 @@ public struct SMTPServer: Sendable {
                             "id": "\(id)", "size": "\(writer.size)", "recipients": "\(envelope.recipients.joined(separator: ","))",
                             "elapsed": "\(clock.now - dataStarted)",
                         ])
+                    server.metrics.smtpMessage(.accepted)
                     followUp = machine.spooled(id: id)
                 } catch {
                     logger.error("could not spool a message", metadata: ["error": "\(error)"])
+                    server.metrics.smtpMessage(.refused)
                     dropWriter()
                     followUp = machine.spoolFailed("\(error)")
                 }

@@ -1,3 +1,5 @@
+public import WaybillCore
+
 /// What the routing rules say of one recipient, asked at RCPT time: Waybill is never an open relay.
 public enum RecipientDecision: Sendable, Equatable {
     case accept
@@ -74,6 +76,30 @@ public struct SMTPReply: Sendable, Equatable {
             text += "\(code)\(index == lines.count - 1 ? " " : "-")\(line)\r\n"
         }
         return Array(text.utf8)
+    }
+}
+
+extension SMTPReply {
+    /// The kind of refusal this reply is, for `waybill_smtp_refusals_total`; nil below 400.
+    /// Told apart by the reply code and, where one code has several causes, the enhanced status
+    /// code (RFC 3463) or text that this server writes with it.
+    public var refusal: Metrics.SMTPRefusal? {
+        let first = lines.first ?? ""
+        let enhanced = first.prefix { $0 != " " }
+        switch code {
+        case ..<400: return nil
+        case 421 where enhanced == "4.4.2": return .timeout
+        case 421 where first.contains("Too many connections"): return .tooManyConnections
+        case 421: return .tooManyErrors
+        case 451: return .spoolFailed
+        case 452: return .tooManyRecipients
+        case 530, 538: return .authRequired
+        case 535: return .authFailed
+        case 550: return .recipientRefused
+        case 552: return .tooLarge
+        case 554 where enhanced == "5.5.0": return .earlyTalker
+        default: return .syntax
+        }
     }
 }
 

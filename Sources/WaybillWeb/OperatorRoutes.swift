@@ -25,10 +25,11 @@ struct OperatorRoutes: Sendable {
         return try JSONResponse.make(["status": "ok"])
     }
 
-    /// Prometheus text exposition format 0.0.4, computed from the store at scrape time.
+    /// Prometheus text exposition format 0.0.4: gauges computed from the store at scrape time,
+    /// then the process's counters and histogram (`Metrics`), if it has them.
     @Sendable func metrics(_ request: Request, context: WebRequestContext) async throws -> Response {
         let statistics = try await configuration.store.statistics(at: configuration.clock())
-        let text = PrometheusText.render(statistics)
+        let text = PrometheusText.render(statistics) + (configuration.metrics?.render() ?? "")
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))

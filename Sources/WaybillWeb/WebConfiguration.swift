@@ -29,13 +29,17 @@ public struct WebConfiguration: Sendable {
     public var loginThrottle = LoginThrottle()
     /// The configuration an administrator sees on `/admin` (rules, folder roots, allow-lists).
     public var settingsSummary: @Sendable () -> [SettingsSection] = { [] }
+    /// The process's live counters, written by `/metrics` after the store's gauges; nil when no
+    /// SMTP server, pipeline or delivery queue counts into one here (then only the gauges).
+    public var metrics: Metrics?
 
     public init(
         store: any Store, keys: SigningKeys, policy: DestinationPolicy,
         template: @escaping @Sendable () throws -> SheetTemplate, scanAddress: String,
         checkDestination: @escaping @Sendable (Destination) throws -> Void = { _ in },
-        clock: @escaping @Sendable () -> Date = { Date() }
+        clock: @escaping @Sendable () -> Date = { Date() }, metrics: Metrics? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.keys = keys
         self.policy = policy

@@ -97,7 +97,7 @@ import WaybillStore
     /// The world's store and data directory with a pipeline that mails through `port`.
     static func pipeline(
         _ world: PipelineTests.World, smtpPort: Int?, webhooks: WebhookTransport? = nil, clock: TestClock,
-        domains: [String] = ["office.example.com"], rules: RoutingRules = RoutingRules(configured: [])
+        domains: [String] = ["office.example.com"], rules: RoutingRules = RoutingRules(configured: []), metrics: Metrics = Metrics()
     ) -> Pipeline {
         let smtp = smtpPort.map {
             var host = Smarthost(host: "127.0.0.1", port: $0, security: .none, heloName: "waybill.test")
@@ -108,7 +108,7 @@ import WaybillStore
             store: world.store, dataDirectory: world.data, rules: rules,
             folders: FolderTransport(resolver: FolderResolver(roots: ["archive": world.archive.path])), smtp: smtp,
             webhooks: webhooks, delivery: DeliveryOptions(hostname: "waybill.test", localDomains: domains),
-            now: { clock.now })
+            now: { clock.now }, metrics: metrics)
     }
 
     static func directive(_ world: PipelineTests.World, to destinations: [String], confirm: Bool = false) async throws -> Directive {
@@ -178,7 +178,8 @@ import WaybillStore
     @Test func temporaryFailuresBackOffThenDeliver() async throws {
         let world = try PipelineTests.World()
         let clock = TestClock()
-        let refused = Self.pipeline(world, smtpPort: Self.closedPort(), clock: clock)
+        let metrics = Metrics()
+        let refused = Self.pipeline(world, smtpPort: Self.closedPort(), clock: clock, metrics: metrics)
         let directive = try await Self.directive(world, to: ["mailto:bob@example.com"])
         let message = try Self.scan(world, directive)
         _ = try await refused.process(message)
@@ -201,7 +202,7 @@ import WaybillStore
         // The smarthost is back (another process, same queue): the next attempt delivers.
         let peer = try await Self.smarthost()
         defer { peer.stop() }
-        let working = Self.pipeline(world, smtpPort: peer.port, clock: clock)
+        let working = Self.pipeline(world, smtpPort: peer.port, clock: clock, metrics: metrics)
         clock.advance(second)
         #expect(await DeliveryQueue(deliverer: working.deliverer, logger: working.logger).runDue() == 1)
         row = try #require(try await world.store.deliveries(messageID: message.id).first)
@@ -209,6 +210,7 @@ import WaybillStore
         #expect(peer.files("eml").count == 1)
         let events = try await world.store.journal(messageID: message.id).map(\.event)
         #expect(events.filter { $0 == "deferred" }.count == 2 && events.contains("delivered"))
+        #expect(metrics.snapshot.deliveryAttempts == [.document: [.retry: 2, .delivered: 1]])
     }
 
     @Test func aPermanentRefusalIsADeadLetterAndTheSenderAndOwnerAreTold() async throws {
@@ -216,12 +218,14 @@ import WaybillStore
         let peer = try await Self.smarthost(["--rcpt-reply", "bob@example.com=550 5.1.1 <bob@example.com>: user unknown"])
         defer { peer.stop() }
         let clock = TestClock()
-        let pipeline = Self.pipeline(world, smtpPort: peer.port, clock: clock)
+        let metrics = Metrics()
+        let pipeline = Self.pipeline(world, smtpPort: peer.port, clock: clock, metrics: metrics)
         let directive = try await Self.directive(world, to: ["mailto:bob@example.com"])
         let message = try Self.scan(world, directive)
         _ = try await pipeline.process(message)
         let queue = DeliveryQueue(deliverer: pipeline.deliverer, logger: pipeline.logger)
         #expect(await queue.runDue() == 1)  // the document: refused for good
+        #expect(metrics.snapshot.deliveryAttempts == [.document: [.dead: 1]])
         let rows = try await world.store.deliveries(messageID: message.id)
         let dead = try #require(rows.first { $0.kind == .document })
         #expect(dead.state == .dead && dead.attempts == 1)
@@ -230,6 +234,7 @@ import WaybillStore
         let notices = rows.filter { $0.kind == .notice }
         #expect(Set(notices.map(\.destination)) == ["mailto:scanner@office.example.com", "mailto:ap@office.example.com"])
         #expect(await queue.runDue() == 2)
+        #expect(metrics.snapshot.deliveryAttempts == [.document: [.dead: 1], .notice: [.delivered: 2]])
         let sent = try peer.files("json").map { try peer.json($0) }
         #expect(sent.count == 2)
         #expect(sent.allSatisfy { $0["mail_from"] as? String == "<>" })  // the null sender: nothing answers a notice

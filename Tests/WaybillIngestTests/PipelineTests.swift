@@ -21,9 +21,11 @@ import WaybillStore
         let store: SQLiteDirectiveStore
         let keys: SigningKeys
         let pipeline: Pipeline
+        let metrics: Metrics
         var archive: URL { directory.appendingPathComponent("archive") }
 
-        init(rules: [RoutingRule] = [], batch: BatchRules = BatchRules()) throws {
+        init(rules: [RoutingRule] = [], batch: BatchRules = BatchRules(), metrics: Metrics = Metrics()) throws {
+            self.metrics = metrics
             directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-ingest-\(UUID().uuidString)")
             data = DataDirectory(path: directory.path)
             store = try data.openStore()
@@ -31,7 +33,7 @@ import WaybillStore
             let roots = ["archive": directory.appendingPathComponent("archive").path]
             pipeline = Pipeline(
                 store: store, dataDirectory: data, rules: RoutingRules(configured: rules), batchRules: batch,
-                folders: FolderTransport(resolver: FolderResolver(roots: roots)))
+                folders: FolderTransport(resolver: FolderResolver(roots: roots)), metrics: metrics)
         }
 
         func directive(folder: String = "inbox", maxUses: Int? = nil, pattern: String? = nil) async throws -> Directive {
@@ -370,8 +372,9 @@ extension PipelineTests.World {
         data = other.data
         store = other.store
         keys = other.keys
+        metrics = other.metrics
         pipeline = Pipeline(
             store: other.store, dataDirectory: other.data, rules: RoutingRules(configured: rules),
-            folders: other.pipeline.folders)
+            folders: other.pipeline.folders, metrics: other.metrics)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WaybillCore
 import WaybillSMTP
 
 /// A live server on port 0 and real clients: Python's smtplib, and raw sockets for the probes.
@@ -8,7 +9,7 @@ import WaybillSMTP
     /// about other things, and the delay runs on the injected clock.
     static func withServer(
         _ configuration: SMTPConfiguration = SMTPConfiguration(hostname: "test.waybill", maximumMessageSize: 1_000_000, greetingDelay: .zero),
-        clock: any SMTPClock = ContinuousSMTPClock(), logs: LogCapture = LogCapture(),
+        clock: any SMTPClock = ContinuousSMTPClock(), logs: LogCapture = LogCapture(), metrics: Metrics = Metrics(),
         _ body: @Sendable (Int, Spool) async throws -> Void
     ) async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-smtp-\(UUID().uuidString)")
@@ -16,7 +17,7 @@ import WaybillSMTP
         let server = SMTPServer(
             host: "127.0.0.1", port: 0, configuration: configuration, spool: spool,
             recipientPolicy: { $0.lowercased().hasPrefix("scan@") ? .accept : .refuse("no rule accepts it") }, logger: logs.logger,
-            clock: clock)
+            clock: clock, metrics: metrics)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task { try await server.run { continuation.yield($0) } }
         var ports = stream.makeAsyncIterator()

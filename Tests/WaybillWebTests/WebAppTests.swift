@@ -124,6 +124,29 @@ import WaybillWeb
             ] {
                 #expect(text.contains(line + "\n"), "missing \(line) in:\n\(text)")
             }
+            // No registry given: no counters that would say 0 for what no one counts.
+            #expect(!text.contains("waybill_smtp_connections_total"))
+        }
+    }
+
+    /// With the process's registry, its counters and histogram follow the store's gauges.
+    @Test func metricsAddTheLiveCounters() async throws {
+        let fixture = try await Fixture()
+        let metrics = Metrics()
+        metrics.smtpRefused(.tooLarge)
+        metrics.pageDecoded(in: .milliseconds(40))
+        var configuration = fixture.configuration
+        configuration.metrics = metrics
+        try await Application(router: WebApp.router(configuration)).test(.router) { client in
+            let text = try await Self.call(client, .get, "/metrics").text
+            for line in [
+                "# TYPE waybill_delivery_queue_depth gauge", "waybill_delivery_queue_depth 0",
+                "# TYPE waybill_smtp_refusals_total counter", #"waybill_smtp_refusals_total{reason="too-large"} 1"#,
+                "# TYPE waybill_page_decode_seconds histogram", #"waybill_page_decode_seconds_bucket{le="0.05"} 1"#,
+                "waybill_page_decode_seconds_count 1",
+            ] {
+                #expect(text.contains(line + "\n"), "missing \(line) in:\n\(text)")
+            }
         }
     }
 
