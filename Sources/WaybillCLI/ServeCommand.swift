@@ -80,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
             onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"))
         let httpHost = context.httpHost
         let web = WebApp.application(
-            try context.webConfiguration(), host: httpHost, port: try context.httpPort(), logger: Logger(label: "waybill.http"),
+            try context.webConfiguration(pipeline: pipeline), host: httpHost, port: try context.httpPort(), logger: Logger(label: "waybill.http"),
             onListening: { port in logger.info("http listening on \(httpHost):\(port)") })
         for (number, rule) in rules.rules.enumerated() {
             logger.info("routing rule \(number + 1): \(rule.pattern) → \(rule.actionDescription) (\(rule.origin))")

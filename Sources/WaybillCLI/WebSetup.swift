@@ -1,6 +1,7 @@
 import Foundation
 import WaybillCore
 import WaybillDelivery
+import WaybillIngest
 import WaybillStore
 import WaybillWeb
 
@@ -23,8 +24,10 @@ extension CommandContext {
     }
 
     /// The web app's dependencies: the store, the signing keys and the destination policy that
-    /// `directive create` uses, folder destinations resolved under their root as it does.
-    func webConfiguration() throws -> WebConfiguration {
+    /// `directive create` uses, folder destinations resolved under their root as it does; the
+    /// operator's desks over `pipeline` (the one `serve` routes with, whose `onQueued` wakes the
+    /// delivery queue).
+    func webConfiguration(pipeline: Pipeline) throws -> WebConfiguration {
         let resolver = FolderResolver(roots: policy.folderRoots)
         let context = self
         return WebConfiguration(
@@ -32,6 +35,7 @@ extension CommandContext {
             scanAddress: scanAddress,
             checkDestination: { destination in
                 if case .folder = destination { _ = try resolver.resolve(destination) }
-            })
+            },
+            quarantine: QuarantineDesk(pipeline: pipeline), queue: QueueDesk(pipeline: pipeline))
     }
 }

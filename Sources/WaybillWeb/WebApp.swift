@@ -14,6 +14,9 @@ public enum WebApp {
             .add(middleware: TokenAuthenticator(users: configuration.store, clock: configuration.clock))
         DirectiveRoutes(configuration: configuration).add(to: api)
         UserRoutes(configuration: configuration).add(to: api)
+        QuarantineRoutes(configuration: configuration).add(to: api)
+        QueueRoutes(configuration: configuration).add(to: api)
+        ActivityRoutes(configuration: configuration).add(to: api)
         return router
     }
 
