@@ -371,10 +371,10 @@ import WaybillWeb
         let (waiting, _) = try await world.route([try world.scan(["sheet:" + world.sheet(directive), "doc:PAGE-M1"])])
         let (failed, _) = try await world.route([try world.scan(["sheet:" + world.sheet(directive), "doc:PAGE-M2"])])
         let queued = try #require(try await world.store.deliveries(messageID: waiting.id).first)
-        var dead = try #require(try await world.store.deliveries(messageID: failed.id).first)
+        let row = try #require(try await world.store.deliveries(messageID: failed.id).first)
         // No smarthost and no time to retry: the first attempt makes a dead letter.
-        _ = try await world.pipeline.deliverer.attempt(dead.id)
-        dead = try #require(try await world.store.delivery(dead.id))
+        _ = try await world.pipeline.deliverer.attempt(row.id)
+        let dead = try #require(try await world.store.delivery(row.id))
         #expect(queued.state == .queued)
         #expect(dead.state == .dead)
         let wakesBefore = world.wakes.value
