@@ -45,6 +45,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .invalidDestination, .invalidEmail, .unknownFolderRoot, .pathEscape, .webhookNotAllowed, .invalidExpiry,
             .invalidMaxUses, .invalidDirective, .invalidUser, .invalidPassword:
             status = .unprocessableContent
+        // A quarantined scan that cannot be read (often why it is in quarantine): its pages cannot be shown.
+        case .unreadableDocument, .encryptedDocument, .unsupportedFormat, .emptyFile, .tooManyPages,
+            WaybillError.Code("malformed-message"):
+            status = .unprocessableContent
         default: status = .internalServerError
         }
         self.init(status, code: error.code.name, error.message)

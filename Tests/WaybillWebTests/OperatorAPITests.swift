@@ -209,6 +209,23 @@ import WaybillWeb
             let unknown = try await Self.call(client, .get, "/api/quarantine/nosuchmessage", token: world.admin)
             #expect(unknown.status == .notFound)
             #expect(unknown.code == "unknown-message")
+            #expect(try await Self.call(client, .get, "/api/quarantine/nosuchmessage/pages/1.png", token: world.admin).status == .notFound)
+        }
+    }
+
+    /// A scan poppler cannot open is held as `unreadable-attachment`; its pages are a 422 with
+    /// the decoder's code, not a server error.
+    @Test func anUnreadableScansPagesAre422() async throws {
+        let world = try await World()
+        let junk = world.directory.appendingPathComponent("broken.pdf")
+        try FileManager.default.createDirectory(at: world.directory, withIntermediateDirectories: true)
+        try Data("%PDF-1.4\n1 0 obj garbage".utf8).write(to: junk)
+        let (message, outcome) = try await world.route([junk.path])
+        #expect(outcome.name == "quarantined:unreadable-attachment")
+        try await world.app.test(.router) { client in
+            let page = try await Self.call(client, .get, "/api/quarantine/\(message.id)/pages/1.png", token: world.admin)
+            #expect(page.status == .unprocessableContent)
+            #expect(page.code == "unreadable-document")
         }
     }
 
