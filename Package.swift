@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "WaybillWebTests",
             dependencies: [
-                "WaybillWeb", "WaybillCore", "WaybillStore", "WaybillScan", "WaybillSheets",
+                "WaybillWeb", "WaybillCore", "WaybillStore", "WaybillScan", "WaybillSheets", "WaybillIngest", "WaybillDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

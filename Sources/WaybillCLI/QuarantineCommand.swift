@@ -21,7 +21,7 @@ struct QuarantineCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = try CommandContext(settings)
-            let entries = try await context.store().quarantineEntries().filter { all || $0.state == .held }
+            let entries = try await QuarantineCommand.desk(context).entries(all: all)
             if json {
                 try Output.json(entries.map(EntryJSON.init))
                 return
@@ -44,9 +44,9 @@ struct QuarantineCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = try CommandContext(settings)
-            let store = try context.store()
-            let entry = try await QuarantineCommand.entry(id, store)
-            let journal = try await store.journal(messageID: id)
+            let desk = try QuarantineCommand.desk(context)
+            let entry = try await QuarantineCommand.entry(id, desk)
+            let journal = try await desk.store.journal(messageID: id)
             if json {
                 try Output.json(ShowJSON(entry: EntryJSON(entry), journal: journal.map(JournalJSON.init)))
                 return
@@ -56,7 +56,7 @@ struct QuarantineCommand: AsyncParsableCommand {
             print("  From:       <\(entry.sender)>")
             print("  To:         \(entry.recipients.joined(separator: ", "))")
             if let subject = entry.subject { print("  Subject:    \(subject)") }
-            print("  Kept at:    \(try QuarantineCommand.pipeline(context, store).quarantinedFile(entry.messageID).path)")
+            print("  Kept at:    \(desk.file(entry.messageID).path)")
             print("Journal:")
             for line in journal {
                 print("  \(HumanDate.formatISO(line.at))  \(line.event)  \(line.detail)  [\(line.actor)]")
@@ -73,9 +73,10 @@ struct QuarantineCommand: AsyncParsableCommand {
 
         func run() async throws {
             let context = try CommandContext(settings)
-            let store = try context.store()
+            let desk = try QuarantineCommand.desk(context)
             let target = try await context.directive(directive)
-            try await QuarantineCommand.rerun(id, context: context, store: store, override: target.id, newState: .rerouted)
+            _ = try await QuarantineCommand.entry(id, desk)
+            QuarantineCommand.report(id, try await desk.reroute(id, to: target.id, actor: QuarantineCommand.actor))
         }
     }
 
@@ -86,8 +87,9 @@ struct QuarantineCommand: AsyncParsableCommand {
         @Argument(help: "The message id.") var id: String
 
         func run() async throws {
-            let context = try CommandContext(settings)
-            try await QuarantineCommand.rerun(id, context: context, store: try context.store(), override: nil, newState: .released)
+            let desk = try QuarantineCommand.desk(try CommandContext(settings))
+            _ = try await QuarantineCommand.entry(id, desk)
+            QuarantineCommand.report(id, try await desk.release(id, actor: QuarantineCommand.actor))
         }
     }
 
@@ -97,65 +99,36 @@ struct QuarantineCommand: AsyncParsableCommand {
         @Argument(help: "The message id.") var id: String
 
         func run() async throws {
-            let context = try CommandContext(settings)
-            let store = try context.store()
-            let entry = try await QuarantineCommand.entry(id, store)
-            guard entry.state == .held else {
-                throw WaybillError(.invalidQuarantineAction, "message \(id) is \(entry.state.rawValue), not held")
-            }
-            let file = try QuarantineCommand.pipeline(context, store).quarantinedFile(id)
-            try? FileManager.default.removeItem(at: file)
-            try await store.setQuarantineState(id, .deleted, at: Date())
-            try await store.journal([
-                JournalEntry(at: Date(), messageID: id, event: "deleted", detail: "removed from quarantine", actor: QuarantineCommand.actor)
-            ])
+            let desk = try QuarantineCommand.desk(try CommandContext(settings))
+            _ = try await QuarantineCommand.entry(id, desk)
+            try await desk.delete(id, actor: QuarantineCommand.actor)
             print("Deleted message \(id).")
         }
     }
 
     static var actor: String { "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "\(getuid())") }
 
-    static func entry(_ id: String, _ store: SQLiteDirectiveStore) async throws -> QuarantineEntry {
-        guard let entry = try await store.quarantineEntry(id) else {
+    /// The message's entry, or an error that says where to look.
+    static func entry(_ id: String, _ desk: QuarantineDesk) async throws -> QuarantineEntry {
+        guard let entry = try await desk.store.quarantineEntry(id) else {
             throw WaybillError(.unknownMessage, "no quarantined message \(id) (see 'waybill quarantine list')")
         }
         return entry
     }
 
-    static func pipeline(_ context: CommandContext, _ store: SQLiteDirectiveStore) throws -> Pipeline {
-        try context.pipeline(
-            rules: try context.settings.routingRules(),
-            batchRules: BatchRules(firstPageMustBeSheet: try context.settings.bool(.firstPageMustBeSheet)),
-            logger: Logger(label: "waybill.ingest", factory: { _ in SwiftLogNoOpLogHandler() }))
+    /// The desk over the pipeline `serve` would run, with this data directory's rules.
+    static func desk(_ context: CommandContext) throws -> QuarantineDesk {
+        QuarantineDesk(
+            pipeline: try context.pipeline(
+                rules: try context.settings.routingRules(),
+                batchRules: BatchRules(firstPageMustBeSheet: try context.settings.bool(.firstPageMustBeSheet)),
+                logger: Logger(label: "waybill.ingest", factory: { _ in SwiftLogNoOpLogHandler() })))
     }
 
-    static func rerun(
-        _ id: String, context: CommandContext, store: SQLiteDirectiveStore, override: DirectiveID?, newState: QuarantineState
-    ) async throws {
-        let entry = try await entry(id, store)
-        guard entry.state == .held else {
-            throw WaybillError(.invalidQuarantineAction, "message \(id) is \(entry.state.rawValue), not held")
-        }
-        let pipeline = try pipeline(context, store)
-        let message = pipeline.quarantinedMessage(
-            entry, receivedAt: (try await store.message(id))?.receivedAt ?? entry.at, directiveOverride: override)
-        try await store.journal([
-            JournalEntry(
-                at: Date(), messageID: id, event: newState == .rerouted ? "rerouted" : "released",
-                detail: override.map { "to directive \($0.display), every page as scanned" } ?? "through the routing rules again",
-                actor: actor)
-        ])
-        let outcome = try await pipeline.process(message, actor: actor, again: true)
-        switch outcome {
-        case .delivered(let jobs, let files, _, let queued):
-            try await store.setQuarantineState(id, newState, at: Date())
-            try? FileManager.default.removeItem(at: pipeline.quarantinedFile(id))
-            print("Delivered message \(id): \(jobs) job(s).")
-            for file in files { print("  \(file)") }
-            if queued > 0 { print("  \(queued) more delivery(ies) queued (mail, webhooks): see 'waybill queue list'.") }
-        case .quarantined(let reason, let detail, _):
-            throw WaybillError(.stillQuarantined, "message \(id) is still refused: \(reason): \(detail)")
-        }
+    static func report(_ id: String, _ result: QuarantineActionResult) {
+        print("Delivered message \(id): \(result.jobs) job(s).")
+        for file in result.files { print("  \(file)") }
+        if result.queued > 0 { print("  \(result.queued) more delivery(ies) queued (mail, webhooks): see 'waybill queue list'.") }
     }
 
     struct EntryJSON: Encodable {
@@ -198,10 +171,4 @@ struct QuarantineCommand: AsyncParsableCommand {
         let entry: EntryJSON
         let journal: [JournalJSON]
     }
-}
-
-extension WaybillError.Code {
-    static let unknownMessage = WaybillError.Code("unknown-message")
-    static let invalidQuarantineAction = WaybillError.Code("invalid-quarantine-action")
-    static let stillQuarantined = WaybillError.Code("still-quarantined")
 }

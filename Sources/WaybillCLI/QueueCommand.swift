@@ -77,30 +77,23 @@ struct QueueCommand: AsyncParsableCommand {
             guard !ids.isEmpty || dead else { throw ValidationError("name delivery ids, or --dead for every dead letter") }
         }
 
-        /// Runs `act` on each row (nil back: the row was in no state for it), printing as asked.
+        /// Runs `act` on each row through the operator's desk (the same one the web app uses),
+        /// printing as asked. A row in no state for it stops the run with `invalid-queue-action`.
         func each(
-            _ verb: String, _ act: (SQLiteDirectiveStore, DeliveryRecord, CommandContext) async throws -> DeliveryRecord?,
-            said: (DeliveryRecord) -> String
+            _ act: (QueueDesk, Int64) async throws -> DeliveryRecord, said: (DeliveryRecord) -> String
         ) async throws {
             let context = try CommandContext(settings)
             let store = try context.store()
+            let desk = QueueDesk(store: store, dataDirectory: context.data)
             var targets = ids
             if dead { targets += try await store.deliveries(states: [.dead], limit: 100_000).map(\.id) }
             var done: [DeliveryRecord] = []
             defer { if json { try? Output.json(done.map(DeliveryJSON.init)) } }
             for id in targets {
                 let row = try await QueueCommand.row(id, store)
-                guard let changed = try await act(store, row, context) else {
-                    throw WaybillError(
-                        .invalidQueueAction, "delivery \(id) is \(row.state.rawValue); only queued or dead deliveries can be \(verb)")
-                }
-                done.append(changed)
+                done.append(try await act(desk, id))
                 if !json { print(said(row)) }
             }
-        }
-
-        func line(_ row: DeliveryRecord, _ event: String, _ detail: String) -> [JournalEntry] {
-            [JournalEntry(at: Date(), messageID: row.messageID, event: event, detail: detail, actor: QuarantineCommand.actor)]
         }
     }
 
@@ -110,9 +103,8 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var selection: Selection
 
         func run() async throws {
-            try await selection.each("retried") { store, row, _ in
-                try await store.retryDelivery(
-                    row.id, at: Date(), journal: selection.line(row, "retry", "delivery \(row.id) to \(row.destination) queued again"))
+            try await selection.each { desk, id in
+                try await desk.retry(id, actor: QuarantineCommand.actor)
             } said: { "Queued delivery \($0.id) to \($0.destination) for an attempt now." }
         }
     }
@@ -123,17 +115,8 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var selection: Selection
 
         func run() async throws {
-            try await selection.each("purged") { store, row, context in
-                let purged = try await store.purgeDelivery(
-                    row.id, at: Date(),
-                    journal: selection.line(row, "purged", "delivery \(row.id) to \(row.destination) given up by an operator"))
-                // The document goes with the last row that needed it.
-                if purged != nil,
-                    try await store.deliveries(messageID: row.messageID).allSatisfy({ $0.state == .delivered || $0.state == .purged })
-                {
-                    try? FileManager.default.removeItem(at: Outbox(dataDirectory: context.data).folder(row.messageID))
-                }
-                return purged
+            try await selection.each { desk, id in
+                try await desk.purge(id, actor: QuarantineCommand.actor)
             } said: { "Purged delivery \($0.id) to \($0.destination)." }
         }
     }
@@ -215,11 +198,6 @@ struct QueueCommand: AsyncParsableCommand {
         let delivery: DeliveryJSON
         let journal: [QuarantineCommand.JournalJSON]
     }
-}
-
-extension WaybillError.Code {
-    static let unknownDelivery = WaybillError.Code("unknown-delivery")
-    static let invalidQueueAction = WaybillError.Code("invalid-queue-action")
 }
 
 extension Settings {

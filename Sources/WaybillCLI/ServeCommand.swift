@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
             onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"), metrics: metrics)
         let httpHost = context.httpHost
         let web = WebApp.application(
-            try context.webConfiguration(metrics: metrics), host: httpHost, port: try context.httpPort(),
+            try context.webConfiguration(pipeline: pipeline, metrics: metrics), host: httpHost, port: try context.httpPort(),
             logger: Logger(label: "waybill.http"),
             onListening: { port in logger.info("http listening on \(httpHost):\(port)") })
         for (number, rule) in rules.rules.enumerated() {

@@ -1,6 +1,7 @@
 import Foundation
 import WaybillCore
 import WaybillDelivery
+import WaybillIngest
 import WaybillStore
 import WaybillWeb
 
@@ -26,8 +27,10 @@ extension CommandContext {
     }
 
     /// The web app's dependencies: the store, the signing keys and the destination policy that
-    /// `directive create` uses, folder destinations resolved under their root as it does.
-    func webConfiguration(metrics: Metrics? = nil) throws -> WebConfiguration {
+    /// `directive create` uses, folder destinations resolved under their root as it does; the
+    /// operator's desks over `pipeline` (the one `serve` routes with, whose `onQueued` wakes the
+    /// delivery queue).
+    func webConfiguration(pipeline: Pipeline, metrics: Metrics? = nil) throws -> WebConfiguration {
         let resolver = FolderResolver(roots: policy.folderRoots)
         let context = self
         var configuration = WebConfiguration(
@@ -35,7 +38,8 @@ extension CommandContext {
             scanAddress: scanAddress,
             checkDestination: { destination in
                 if case .folder = destination { _ = try resolver.resolve(destination) }
-            }, metrics: metrics)
+            },
+            metrics: metrics, quarantine: QuarantineDesk(pipeline: pipeline), queue: QueueDesk(pipeline: pipeline))
         configuration.sessionSecret = try data.loadOrCreateSecret(named: "session-secret")
         switch (settings[.httpSecureCookies] ?? "auto").lowercased() {
         case "auto", "": configuration.secureCookies = nil

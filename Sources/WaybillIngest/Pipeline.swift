@@ -779,10 +779,6 @@ final class MessageLock {
     }
 }
 
-extension WaybillError.Code {
-    public static let messageBusy = WaybillError.Code("message-busy")
-}
-
 /// Crash windows for the restart tests: `WAYBILL_TEST_CRASH_AT=after-accept` (or `after-link`)
 /// ends the process at once, as `kill -9` would, the first time that point is reached. Nothing
 /// happens when the variable is unset.

@@ -59,6 +59,7 @@ public final class SQLiteDirectiveStore: DirectiveRepository {
         registerAttemptMigration(&migrator)
         registerDeliveryQueueMigration(&migrator)
         registerUserMigration(&migrator)
+        registerActivityMigration(&migrator)
         return migrator
     }
 

@@ -98,7 +98,7 @@ extension SQLiteDirectiveStore: IngestLedger {
         (row[column] as Double?).map { Date(timeIntervalSince1970: $0) }
     }
 
-    private static func message(_ row: Row) -> MessageRecord {
+    static func message(_ row: Row) -> MessageRecord {
         MessageRecord(
             id: row["id"], receivedAt: date(row, "received_at") ?? Date(timeIntervalSince1970: 0), sender: row["sender"],
             recipients: decodeList(row["recipients"]), size: row["size"],
@@ -258,12 +258,14 @@ extension SQLiteDirectiveStore: IngestLedger {
 
     public func journal(messageID: String) async throws -> [JournalEntry] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE message_id = ? ORDER BY sequence", arguments: [messageID]).map {
-                row in
-                JournalEntry(
-                    sequence: row["sequence"], at: Self.date(row, "at") ?? Date(timeIntervalSince1970: 0),
-                    messageID: row["message_id"], event: row["event"], detail: row["detail"], actor: row["actor"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE message_id = ? ORDER BY sequence", arguments: [messageID])
+                .map(Self.journalEntry)
         }
+    }
+
+    static func journalEntry(_ row: Row) -> JournalEntry {
+        JournalEntry(
+            sequence: row["sequence"], at: date(row, "at") ?? Date(timeIntervalSince1970: 0), messageID: row["message_id"],
+            event: row["event"], detail: row["detail"], actor: row["actor"])
     }
 }

@@ -29,15 +29,25 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad-request", message) }
 
+    static func notConfigured(_ what: String) -> APIError {
+        APIError(.serviceUnavailable, code: "not-configured", "\(what) is not set up in this server")
+    }
+
     /// The status for a model error: what a person typed wrong is 422, what is missing 404, what
     /// cannot happen in the directive's state 409, everything else the server's fault.
     public init(_ error: WaybillError) {
         let status: HTTPResponse.Status
         switch error.code {
-        case .unknownDirective, .invalidDirectiveID, .unknownUser, .unknownToken: status = .notFound
-        case .directiveInactive: status = .conflict
+        case .unknownDirective, .invalidDirectiveID, .unknownUser, .unknownToken, .unknownMessage, .unknownDelivery, .pageNotFound:
+            status = .notFound
+        case .directiveInactive, .invalidQuarantineAction, .stillQuarantined, .invalidQueueAction, .messageBusy:
+            status = .conflict
         case .invalidDestination, .invalidEmail, .unknownFolderRoot, .pathEscape, .webhookNotAllowed, .invalidExpiry,
             .invalidMaxUses, .invalidDirective, .invalidUser, .invalidPassword:
+            status = .unprocessableContent
+        // A quarantined scan that cannot be read (often why it is in quarantine): its pages cannot be shown.
+        case .unreadableDocument, .encryptedDocument, .unsupportedFormat, .emptyFile, .tooManyPages,
+            WaybillError.Code("malformed-message"):
             status = .unprocessableContent
         default: status = .internalServerError
         }

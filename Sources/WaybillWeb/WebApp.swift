@@ -15,6 +15,9 @@ public enum WebApp {
             .add(middleware: TokenAuthenticator(users: configuration.store, clock: configuration.clock))
         DirectiveRoutes(configuration: configuration).add(to: api)
         UserRoutes(configuration: configuration).add(to: api)
+        QuarantineRoutes(configuration: configuration).add(to: api)
+        QueueRoutes(configuration: configuration).add(to: api)
+        ActivityRoutes(configuration: configuration).add(to: api)
         PageRoutes(configuration: configuration).add(to: router)
         return router
     }

@@ -5,7 +5,7 @@ public import WaybillSheets
 /// Everything the web app needs, made by the one place where concrete types meet (the CLI's
 /// `serve`, or a test): the app itself takes protocols.
 public struct WebConfiguration: Sendable {
-    public typealias Store = EditableDirectiveRepository & UserRepository & StatisticsSource
+    public typealias Store = EditableDirectiveRepository & UserRepository & StatisticsSource & IngestLedger & ActivityLog
 
     public var store: any Store
     public var keys: SigningKeys
@@ -32,14 +32,24 @@ public struct WebConfiguration: Sendable {
     /// The process's live counters, written by `/metrics` after the store's gauges; nil when no
     /// SMTP server, pipeline or delivery queue counts into one here (then only the gauges).
     public var metrics: Metrics?
+    /// Reroute, release, delete and page views of quarantined messages: the pipeline's
+    /// `QuarantineDesk` in `serve`. Nil: those routes answer 503 `not-configured` (the lists and
+    /// the journal still answer, from the store).
+    public var quarantine: (any QuarantineOperations)?
+    /// Retry and purge of deliveries: the pipeline's `QueueDesk` in `serve`, whose retry wakes the
+    /// running delivery queue. Nil: those routes answer 503 `not-configured`.
+    public var queue: (any DeliveryQueueOperations)?
 
     public init(
         store: any Store, keys: SigningKeys, policy: DestinationPolicy,
         template: @escaping @Sendable () throws -> SheetTemplate, scanAddress: String,
         checkDestination: @escaping @Sendable (Destination) throws -> Void = { _ in },
-        clock: @escaping @Sendable () -> Date = { Date() }, metrics: Metrics? = nil
+        clock: @escaping @Sendable () -> Date = { Date() }, metrics: Metrics? = nil,
+        quarantine: (any QuarantineOperations)? = nil, queue: (any DeliveryQueueOperations)? = nil
     ) {
         self.metrics = metrics
+        self.quarantine = quarantine
+        self.queue = queue
         self.store = store
         self.keys = keys
         self.policy = policy

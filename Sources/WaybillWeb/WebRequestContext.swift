@@ -25,3 +25,12 @@ public struct WebRequestContext: RequestContext {
         return user
     }
 }
+
+extension WebRequestContext {
+    /// The signed-in user if they are an admin; 403 `forbidden` otherwise (401 with no user).
+    func requireAdmin(_ what: String) throws -> User {
+        let user = try requireUser()
+        guard user.isAdmin else { throw APIError.forbidden("only an admin \(what)") }
+        return user
+    }
+}

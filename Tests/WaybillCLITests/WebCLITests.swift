@@ -126,4 +126,66 @@ import WaybillCore
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
+
+    /// The admin API in `serve`: a scan without a sheet, sent over SMTP, is rerouted with one POST
+    /// through the same pipeline the server runs, and lands in the directive's folder.
+    @Test func anAdminReroutesAQuarantinedScanThroughTheLiveAPI() throws {
+        let cli = try CLI()
+        let passwordFile = cli.directory + "/password"
+        try "correct horse battery\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        chmod(passwordFile, 0o600)
+        _ = try cli.ok(["user", "add", "root@example.com", "--admin", "--password-file", passwordFile])
+        _ = try cli.ok(["user", "add", "alice@example.com", "--password-file", passwordFile])
+        let admin = try #require(try cli.ok(["token", "create", "--user", "root@example.com"]).split(separator: "\n").last.map(String.init))
+        let user = try #require(try cli.ok(["token", "create", "--user", "alice@example.com"]).split(separator: "\n").last.map(String.init))
+        let created = try cli.json([
+            "directive", "create", "--title", "Lost and found", "--owner", "alice@example.com", "--to", "folder:archive/found", "--json",
+        ])
+        let directive = try #require((created as? [String: Any])?["id"] as? String)
+
+        let server = try ServeTests.Server(cli)
+        var port: Int?
+        for _ in 0..<300 where port == nil {
+            if let range = server.output.range(of: #"http listening on [0-9.]+:(\d+)"#, options: .regularExpression) {
+                port = Int(server.output[range].split(separator: ":").last!)
+            } else {
+                usleep(100_000)
+            }
+        }
+        let base = "http://127.0.0.1:\(try #require(port, "no http port in: \(server.output)"))"
+        let scan = cli.directory + "/nosheet.pdf"
+        _ = try CLI.run(
+            "/usr/bin/python3", [ServeTests.root.appendingPathComponent("Fixtures/make_batch.py").path, scan, "doc:PAGE-W1"],
+            in: cli.directory)
+        let swaks = try CLI.run(
+            "/usr/bin/swaks", ["--server", "127.0.0.1:\(server.port)", "--to", "scan@localhost", "--attach", "@" + scan], in: cli.directory)
+        #expect(swaks.status == 0)
+        var held: [[String: Any]] = []
+        for _ in 0..<600 where held.isEmpty {
+            let list = try Self.request(base + "/api/quarantine", token: admin)
+            held = (try? JSONSerialization.jsonObject(with: Data(list.body.utf8)) as? [[String: Any]]) ?? []
+            if held.isEmpty { usleep(100_000) }
+        }
+        let id = try #require(held.first?["id"] as? String)
+        #expect(try Self.request(base + "/api/quarantine", token: user).status == 403)
+
+        let body = #"{"directive": "\#(directive)"}"#
+        #expect(try Self.request(base + "/api/quarantine/\(id)/reroute", token: user, body: body).status == 403)
+        let rerouted = try Self.request(base + "/api/quarantine/\(id)/reroute", token: admin, body: body)
+        #expect(rerouted.status == 200, "\(rerouted.body)")
+        let folder = cli.directory + "/waybill-data/archive/found"
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }
+        #expect(files.count == 1, "delivered before the answer")
+        if let file = files.first { #expect(try ServeTests.labels(folder + "/" + file) == ["PAGE-W1"]) }
+        // The CLI reads what the web did, with who did it.
+        let shown = try #require(try cli.json(["quarantine", "show", id, "--json"]) as? [String: Any])
+        #expect((shown["entry"] as? [String: Any])?["state"] as? String == "rerouted")
+        let lines = (shown["journal"] as? [[String: Any]]) ?? []
+        #expect(lines.contains { $0["event"] as? String == "rerouted" && $0["actor"] as? String == "web:root@example.com" })
+        // Alice's activity shows the message her directive received.
+        let mine = try Self.request(base + "/api/messages", token: user)
+        #expect(mine.status == 200)
+        #expect(mine.body.contains(id))
+        #expect(server.stop() == 0)
+    }
 }

@@ -20,7 +20,7 @@ import WaybillStore
     @Test func migratesFromEmptyAndRoundTrips() async throws {
         let data = DataDirectory(path: directory)
         let store = try data.openStore()
-        #expect(try store.appliedMigrations() == ["v1-directives", "v2-ingest", "v3-message-attempts", "v4-delivery-queue", "v5-users"])
+        #expect(try store.appliedMigrations() == ["v1-directives", "v2-ingest", "v3-message-attempts", "v4-delivery-queue", "v5-users", "v6-activity-indexes"])
         let directive = makeDirective()
         try await store.insert(directive)
         let back = try #require(try await store.directive(directive.id))
