@@ -16,6 +16,8 @@ public protocol QuarantineOperations: Sendable {
     /// Page `page` (0-based) of the message's scans, in order, as a PNG. PDF pages are rendered
     /// at `dpi`; images come as scanned. Throws `.pageNotFound` past the last page.
     func pagePNG(_ messageID: String, page: Int, dpi: Int) async throws -> Data
+    /// How many pages the message's scans have (0 when its original is no longer kept).
+    func pageCount(_ messageID: String) async throws -> Int
 }
 
 /// What an operator does to the outbox (`waybill queue`, the web app's queue API).

@@ -91,6 +91,34 @@ public struct QuarantineDesk: QuarantineOperations {
     /// Page `page` (0-based) of the held original's scans, in message order, as the pipeline
     /// reads them: a mail's scan attachments (PDF, TIFF, JPEG, PNG), or the scan file itself.
     /// Works on any entry whose original is still kept (held, or a failed release).
+    public func pageCount(_ messageID: String) async throws -> Int {
+        _ = try await entry(messageID)
+        let original = file(messageID)
+        guard FileManager.default.fileExists(atPath: original.path) else { return 0 }
+        let work = pipeline.workDirectory.appendingPathComponent("count-\(messageID)-\(UUID().uuidString)", isDirectory: true)
+        return try await Pipeline.offPool {
+            try Pipeline.createDirectory(work)
+            defer { try? FileManager.default.removeItem(at: work) }
+            let scans: [URL]
+            if original.pathExtension == "eml" {
+                scans = try MIMEParser.extract(messageAt: original, into: work).attachments.map(\.url)
+                    .filter { ScanFormat(path: $0.path) != nil }
+            } else {
+                scans = ScanFormat(path: original.path) != nil ? [original] : []
+            }
+            var count = 0
+            for scan in scans {
+                switch ScanFormat(path: scan.path) {
+                case .pdf: count += (try? PDFDocument(path: scan.path).pageCount) ?? 0
+                case .tiff: count += (try? TIFFDocument(path: scan.path).pageCount) ?? 0
+                case .jpeg, .png: count += 1
+                case nil: continue
+                }
+            }
+            return count
+        }
+    }
+
     public func pagePNG(_ messageID: String, page: Int, dpi: Int) async throws -> Data {
         let entry = try await entry(messageID)
         let original = file(messageID)

@@ -55,6 +55,7 @@ struct PageRoutes: Sendable {
         pages.get("admin", use: admin)
         pages.get("admin/users", use: users)
         pages.post("admin/users", use: addUser)
+        addOperatorPages(to: pages)
     }
 
     // MARK: Signing in and out
@@ -578,6 +579,14 @@ struct PageRoutes: Sendable {
     }
 
     static func date(_ date: Date) -> String { HumanDate.format(date) }
+
+    /// `30 Nov 2026, 04:21 UTC`: when a message came matters to the minute.
+    static func dateTime(_ date: Date) -> String {
+        date.formatted(
+            Date.VerbatimFormatStyle(
+                format: "\(day: .defaultDigits) \(month: .abbreviated) \(year: .defaultDigits), \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits) UTC",
+                timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
+    }
 
     static func duration(_ seconds: Int) -> String {
         seconds % 86400 == 0 ? "\(seconds / 86400)d" : seconds % 3600 == 0 ? "\(seconds / 3600)h" : "\(seconds)s"

@@ -246,7 +246,7 @@ enum PageTemplates {
           <a class="tile" href="/admin/quarantine"><strong>Quarantine</strong><span>{{held}} held</span></a>
           <a class="tile" href="/admin/queue"><strong>Delivery queue</strong><span>{{depth}} waiting, {{dead}} dead</span></a>
           <a class="tile" href="/admin/journal"><strong>Journal</strong><span>search what happened</span></a>
-          <a class="tile" href="/admin/users"><strong>Users</strong><span>{{users}} accounts</span></a>
+          <a class="tile" href="/admin/users"><strong>Users</strong><span>{{users}} account(s)</span></a>
         </div>
         <h2>Configuration</h2>
         <p class="muted">Read from the configuration file and the environment when <code>waybill serve</code> starts;
@@ -338,7 +338,10 @@ enum PageTemplates {
           <dt>Received</dt><dd>{{m.received}}</dd>
           <dt>From</dt><dd>{{m.sender}}</dd>
           <dt>State</dt><dd><span class="badge {{m.state}}">{{m.state}}</span> {{m.outcome}}</dd>
+          <dt>Directives</dt><dd>{{#jobs}}<div><a href="/directives/{{directive}}">{{title}}</a> ({{directive}})</div>{{/jobs}}{{^jobs}}none{{/jobs}}</dd>
         </dl>
+        {{#quarantined}}<p><a class="button secondary" href="/admin/quarantine/{{m.id}}">Open it in the quarantine</a></p>{{/quarantined}}
+        <p class="muted">The scan itself is not kept after delivery: the documents are at the destinations below.</p>
         <h2>Deliveries</h2>
         {{#has_deliveries}}
         <div class="table-wrap"><table>
@@ -354,7 +357,8 @@ enum PageTemplates {
 
     static let quarantine = """
         <h1>Quarantine</h1>
-        <p class="muted">Messages Waybill refused to route, with the reason. Open one to see its pages and decide.</p>
+        <p class="muted">Messages Waybill refused to route, with the reason. Open one to see its pages and decide.
+        {{#all}}<a href="/admin/quarantine">Show held ones only</a>{{/all}}{{^all}}<a href="/admin/quarantine?all=true">Show released, rerouted and deleted ones too</a>{{/all}}</p>
         {{#has_entries}}
         <div class="table-wrap"><table>
           <caption class="sr-only">Quarantined messages</caption>
@@ -382,7 +386,7 @@ enum PageTemplates {
           <form method="post" action="/admin/quarantine/{{e.id}}/reroute" class="stack">
             <input type="hidden" name="_csrf" value="{{csrf}}">
             <label for="directive">Directive</label>
-            <select id="directive" name="directive" required>{{#choices}}<option value="{{id}}">{{title}} ({{display}})</option>{{/choices}}</select>
+            <select id="directive" name="directive" required>{{^choices}}<option value="">no active directive</option>{{/choices}}{{#choices}}<option value="{{id}}">{{title}} ({{display}})</option>{{/choices}}</select>
             <button type="submit">Deliver every page there</button>
           </form>
         </section>
@@ -397,6 +401,7 @@ enum PageTemplates {
         </div>
         {{/held}}
         <h2>Pages</h2>
+        {{#morePages}}<p class="muted">{{morePages}}</p>{{/morePages}}
         <div class="pages">{{#pages}}<figure><a href="{{url}}"><img src="{{url}}" alt="Page {{number}} of the scan" loading="lazy"></a><figcaption>Page {{number}}</figcaption></figure>{{/pages}}</div>
         {{^pages}}<p class="muted">No pages to show.</p>{{/pages}}
         <h2>Journal</h2>
@@ -441,7 +446,8 @@ enum PageTemplates {
           <tbody>{{#entries}}<tr><td>{{at}}</td><td>{{message}}</td><td>{{event}}</td><td>{{detail}}</td><td>{{actor}}</td></tr>{{/entries}}</tbody>
         </table></div>
         {{/has_entries}}
-        {{^entries}}<p class="empty">No journal entries match.</p>{{/entries}}
+        {{#searched}}{{^entries}}<p class="empty">No journal entries match.</p>{{/entries}}{{/searched}}
+        {{^searched}}<p class="muted">Fill in any of the fields: a message id, a directive, the user whose directives it used, a range of days.</p>{{/searched}}
         """
 
     /// Plain, modern, readable: system fonts, 4.5:1 contrast or better, visible focus, one

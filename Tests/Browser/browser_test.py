@@ -30,6 +30,8 @@ def main():
     parser.add_argument("--destination", default="folder:archive/browser")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--admin-tour", action="store_true",
+                        help="the user is an admin: also visit the activity and every admin page")
     args = parser.parse_args()
     password = open(args.password_file).read().rstrip("\n")
     os.makedirs(args.downloads, exist_ok=True)
@@ -130,6 +132,27 @@ def main():
         driver.save_screenshot(path)
         visited.append({"page": driver.current_url, "title": driver.title, "screenshot": path})
         driver.set_window_size(args.width, args.height)
+
+        if args.admin_tour:
+            for path, name in (("/activity", "activity"), ("/admin", "admin"), ("/admin/users", "users"),
+                               ("/admin/quarantine", "quarantine"), ("/admin/queue", "queue"),
+                               ("/admin/journal?directive=" + directive_id, "journal")):
+                driver.get(args.base + path)
+                if not driver.title.endswith("· Waybill") or driver.find_elements(By.CSS_SELECTOR, ".problem"):
+                    fail(f"{path} did not render: {driver.title}")
+                shot(name)
+            driver.get(args.base + "/admin/quarantine")
+            held = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "a[href^='/admin/quarantine/']")]
+            if held:
+                driver.get(held[0])
+                for _ in range(150):
+                    if driver.execute_script(
+                            "return [...document.querySelectorAll('.pages img')].every(i => i.complete && i.naturalWidth > 0)"):
+                        break
+                    time.sleep(0.2)
+                else:
+                    fail("the quarantined pages did not load")
+                shot("quarantine-entry")
 
         driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
         if not wait_for(lambda: "/login" in driver.current_url):

@@ -5,7 +5,9 @@ import Testing
 /// (`Tests/Browser/browser_test.py`), against the real `waybill serve`. It signs in, creates a
 /// directive through the form and downloads its sheet PDF; this test then decodes that PDF with
 /// `waybill decode` and checks it carries the directive's own signed token. The screenshots of
-/// every page visited are kept in `.build/browser-screenshots/` to look at.
+/// every page visited are kept in `.build/browser-screenshots/` to look at. The user is an admin,
+/// so the tour also covers the activity and admin pages, with a real scan held in quarantine
+/// whose pages must load as images.
 @Suite(.serialized) struct BrowserTests {
     static let screenshots = ServeTests.root.appendingPathComponent(".build/browser-screenshots").path
 
@@ -17,8 +19,22 @@ import Testing
         let passwordFile = cli.directory + "/password"
         try "a-long-browser-password\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
         chmod(passwordFile, 0o600)
-        _ = try cli.ok(["user", "add", "carol@example.com", "--password-file", passwordFile])
+        _ = try cli.ok(["user", "add", "carol@example.com", "--admin", "--password-file", passwordFile])
         let server = try ServeTests.Server(cli, environment: ["WAYBILL_HTTP_HOST": "127.0.0.1"])
+        // A scan without a sheet, held in quarantine, for the admin pages to show.
+        let scan = cli.directory + "/nosheet.pdf"
+        _ = try CLI.run(
+            "/usr/bin/python3", [ServeTests.root.appendingPathComponent("Fixtures/make_batch.py").path, scan, "doc:HELD-1", "doc:HELD-2"],
+            in: cli.directory)
+        let swaks = try CLI.run(
+            "/usr/bin/swaks", ["--timeout", "60", "--server", "127.0.0.1:\(server.port)", "--to", "scan@localhost", "--attach", "@" + scan], in: cli.directory)
+        #expect(swaks.status == 0, "\(swaks.stdout)")
+        var held: [Any] = []
+        for _ in 0..<600 where held.isEmpty {
+            held = (try cli.json(["quarantine", "list", "--json"]) as? [Any]) ?? []
+            if held.isEmpty { usleep(100_000) }
+        }
+        #expect(held.count == 1)
         let output = server.output
         guard let range = output.range(of: #"http listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
             let port = Int(output[range].split(separator: ":").last!)
@@ -33,6 +49,7 @@ import Testing
             [
                 ServeTests.root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--base", "http://127.0.0.1:\(port)",
                 "--user", "carol@example.com", "--password-file", passwordFile, "--downloads", downloads, "--shots", Self.screenshots,
+                "--admin-tour",
             ], in: cli.directory)
         #expect(run.status == 0, "the browser script failed: \(run.stdout)\n\(run.stderr)")
         guard let line = run.stdout.split(separator: "\n").last,
@@ -44,7 +61,8 @@ import Testing
             return
         }
         // Every page it visited has its screenshot, a real PNG.
-        #expect(visited.count >= 7)
+        #expect(visited.count >= 14)
+        #expect(visited.contains { ($0["page"] as? String ?? "").contains("/admin/quarantine/") }, "the held scan's page was shown")
         for page in visited {
             let path = page["screenshot"] as? String ?? ""
             let bytes = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
