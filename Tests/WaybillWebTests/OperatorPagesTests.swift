@@ -1,0 +1,104 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import WaybillCore
+import WaybillIngest
+import WaybillStore
+import WaybillWeb
+
+/// The operator pages as a browser uses them, on real quarantined scans run through the real
+/// pipeline (OperatorAPITests' world): forms with the session's token, pages as images, and the
+/// same refusals as the API.
+@Suite struct OperatorPagesTests {
+    typealias Browser = PageRoutesTests.Browser
+
+    @Test func anAdminSeesTheHeldScanItsPagesAndReroutesItThroughTheForm() async throws {
+        let world = try await OperatorAPITests.World()
+        let directive = try await world.directive()
+        let id = try await world.held(["PAGE-W1", "PAGE-W2"])
+        try await world.app.test(.router) { client in
+            let root = Browser(client)
+            try await root.signIn("root@example.com")
+            let list = try await root.request(.get, "/admin/quarantine")
+            #expect(list.status == .ok)
+            #expect(list.text.contains("/admin/quarantine/\(id)"))
+            #expect(list.text.contains("no-sheet"))
+            let entry = try await root.request(.get, "/admin/quarantine/\(id)")
+            #expect(entry.status == .ok)
+            #expect(entry.text.contains("/admin/quarantine/\(id)/pages/1.png"))
+            #expect(entry.text.contains("/admin/quarantine/\(id)/pages/2.png"))
+            #expect(!entry.text.contains("/pages/3.png"))
+            #expect(entry.text.contains("value=\"\(directive.id.rawValue)\""), "the directive is offered")
+            let page = try await root.request(.get, "/admin/quarantine/\(id)/pages/2.png")
+            #expect(page.status == .ok)
+            #expect(Data(page.body.readableBytesView).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+            #expect(try await root.request(.get, "/admin/quarantine/\(id)/pages/3.png").status == .notFound)
+            // Without the token nothing moves; with it the pages land in the directive's folder.
+            let forged = try await root.request(.post, "/admin/quarantine/\(id)/reroute", form: [("directive", directive.id.rawValue)])
+            #expect(forged.status == .forbidden)
+            #expect(world.delivered().isEmpty)
+            let rerouted = try await root.post(
+                "/admin/quarantine/\(id)/reroute", from: "/admin/quarantine/\(id)", [("directive", directive.id.rawValue)])
+            #expect(rerouted.status == .seeOther)
+            #expect(rerouted.location == "/admin/quarantine/\(id)?notice=rerouted")
+            let files = world.delivered()
+            #expect(files.count == 1)
+            #expect(try OperatorAPITests.labels(try #require(files.first)) == ["PAGE-W1", "PAGE-W2"])
+            #expect(try await world.store.quarantineEntry(id)?.state == .rerouted)
+            // Its history says who did it, and the journal search finds it by directive.
+            let journal = try await root.request(.get, "/admin/journal?directive=\(directive.id.display)")
+            #expect(journal.status == .ok)
+            #expect(journal.text.contains("web:root@example.com"))
+            #expect(journal.text.contains(id))
+            // alice owns the directive: the message is in her activity, with its delivery.
+            let alice = Browser(client)
+            try await alice.signIn("alice@example.com")
+            let activity = try await alice.request(.get, "/activity")
+            #expect(activity.text.contains("/activity/\(id)"))
+            let message = try await alice.request(.get, "/activity/\(id)")
+            #expect(message.status == .ok)
+            #expect(message.text.contains("folder:archive/inbox"))
+            // bob's activity does not have it, and he may not open it.
+            let bob = Browser(client)
+            try await bob.signIn("bob@example.com")
+            #expect(!(try await bob.request(.get, "/activity").text.contains(id)))
+            #expect(try await bob.request(.get, "/activity/\(id)").status == .forbidden)
+        }
+    }
+
+    @Test func releaseAndDeleteNeedAnAdminTheTokenAndForDeleteTheBox() async throws {
+        let world = try await OperatorAPITests.World()
+        let kept = try await world.held(["PAGE-D1"])
+        let other = try await world.held(["PAGE-D2"])
+        try await world.app.test(.router) { client in
+            let alice = Browser(client)
+            try await alice.signIn("alice@example.com")
+            for path in ["/admin/quarantine", "/admin/quarantine/\(kept)", "/admin/quarantine/\(kept)/pages/1.png", "/admin/queue",
+                "/admin/journal"]
+            {
+                #expect(try await alice.request(.get, path).status == .forbidden, "\(path)")
+            }
+            let byAlice = try await alice.post("/admin/quarantine/\(kept)/delete", from: "/directives", [("confirm", "yes")])
+            #expect(byAlice.status == .forbidden)
+            let root = Browser(client)
+            try await root.signIn("root@example.com")
+            let unticked = try await root.post("/admin/quarantine/\(kept)/delete", from: "/admin/quarantine/\(kept)", [])
+            #expect(unticked.status == .unprocessableContent)
+            #expect(try await world.store.quarantineEntry(kept)?.state == .held)
+            let deleted = try await root.post("/admin/quarantine/\(kept)/delete", from: "/admin/quarantine/\(kept)", [("confirm", "yes")])
+            #expect(deleted.status == .seeOther)
+            #expect(try await world.store.quarantineEntry(kept)?.state == .deleted)
+            #expect(!FileManager.default.fileExists(atPath: world.pipeline.quarantinedFile(kept).path))
+            // Released with no sheet on it, it is refused again and stays held, said on a page.
+            let released = try await root.post("/admin/quarantine/\(other)/release", from: "/admin/quarantine/\(other)", [])
+            #expect(released.status == .conflict)
+            #expect(released.text.contains("Not possible now"))
+            #expect(try await world.store.quarantineEntry(other)?.state == .held)
+            let queue = try await root.request(.get, "/admin/queue?state=all")
+            #expect(queue.status == .ok)
+            #expect(try await root.request(.get, "/admin/queue?state=bogus").status == .badRequest)
+        }
+    }
+}
