@@ -31,7 +31,7 @@ import WaybillCore
         let generated = try CLI.run("/usr/bin/python3", [Self.fixtureScript, "sheet.pdf", "fixtures"], in: cli.directory)
         #expect(generated.status == 0, "\(generated.stderr)")
         let fixtures = generated.stdout.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
-        #expect(fixtures.count >= 20)
+        #expect(fixtures.count >= 27)
         let (status, reports) = try decode(cli, fixtures.map { "fixtures/" + $0[0] })
         #expect(status == 0)
         #expect(reports.count == fixtures.count)
@@ -52,6 +52,10 @@ import WaybillCore
         let multipage = try #require(reports.first { ($0["file"] as? String)?.hasSuffix("multipage-g4.tif") == true })
         #expect(multipage["pages"] as? Int == 3)
         #expect((multipage["sheets"] as? [[String: Any]])?.compactMap { $0["page"] as? Int } == [0, 2])
+        // The sheet in CCITT G4 on page 1, then document pages in JBIG2, JPEG 2000 and JPEG.
+        let mixed = try #require(reports.first { ($0["file"] as? String)?.hasSuffix("mixed-codecs.pdf") == true })
+        #expect(mixed["pages"] as? Int == 4)
+        #expect((mixed["sheets"] as? [[String: Any]])?.compactMap { $0["page"] as? Int } == [0])
     }
 
     @Test func statusesForForgedUnknownKeyAndRevokedKeys() throws {
