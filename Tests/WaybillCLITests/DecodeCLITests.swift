@@ -58,6 +58,39 @@ import WaybillCore
         #expect((mixed["sheets"] as? [[String: Any]])?.compactMap { $0["page"] as? Int } == [0])
     }
 
+    /// A page that runs out of time is named, keeps what the plain pass read, and the file goes
+    /// on: page 1 is the sheet under sensor noise (only the clean-up passes read it), page 2 the
+    /// clean sheet, which the plain pass reads with no time left at all.
+    @Test func aPageOutOfTimeIsNamedAndTheFileGoesOn() throws {
+        let cli = try CLI()
+        let (id, _) = try makeSheet(cli)
+        let script = """
+            import sys
+            sys.path.insert(0, sys.argv[1])
+            from make_scans import rasterize, sensor_noise
+            clean = rasterize("sheet.pdf", 150)
+            sensor_noise(clean, 40).save("slow.tif", compression="tiff_lzw", save_all=True, append_images=[clean])
+            """
+        let fixtures = URL(fileURLWithPath: Self.fixtureScript).deletingLastPathComponent().path
+        let made = try CLI.run("/usr/bin/python3", ["-c", script, fixtures], in: cli.directory)
+        #expect(made.status == 0, "\(made.stderr)")
+        let (status, reports) = try decode(cli, ["slow.tif"], extra: ["--page-time-limit", "0"])
+        #expect(status == 1)
+        let report = try #require(reports.first)
+        #expect(report["error"] is NSNull)
+        #expect(report["pages"] as? Int == 2)
+        let pageErrors = report["page_errors"] as? [[String: Any]] ?? []
+        #expect(pageErrors.map { $0["page"] as? Int } == [0])
+        #expect(pageErrors.map { $0["error"] as? String } == ["page-timeout"])
+        let sheets = report["sheets"] as? [[String: Any]] ?? []
+        #expect(sheets.map { $0["page"] as? Int } == [1])
+        #expect(sheets.map { $0["directive"] as? String } == [id])
+        // With the default limit, both pages are read.
+        let (inTime, again) = try decode(cli, ["slow.tif"])
+        #expect(inTime == 0)
+        #expect((again.first?["sheets"] as? [[String: Any]])?.map { $0["page"] as? Int } == [0, 1])
+    }
+
     @Test func statusesForForgedUnknownKeyAndRevokedKeys() throws {
         let cli = try CLI()
         _ = try makeSheet(cli)
