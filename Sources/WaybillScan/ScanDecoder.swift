@@ -66,7 +66,8 @@ public final class ScanDecoder {
         /// single pass is not interrupted (poppler and zbar cannot be), and the pixel limits
         /// bound that.
         public var pageTimeLimit: Duration
-        /// The most pixels a PDF page is rendered to for decoding.
+        /// The most pixels a page is scanned at: a PDF page is rendered to fit, a larger image
+        /// (a 1,200-dpi TIFF, say) is halved until it fits, so the plain pass is bounded too.
         public var maximumRenderPixels: Int
         /// What the time limit is measured on; tests step their own.
         public var clock: any Clock<Duration>
@@ -203,7 +204,7 @@ public final class ScanDecoder {
             for barcode in barcodes where !found.contains(barcode) { found.append(barcode) }
         }
         do {
-            let first = try render(150)
+            let first = Self.fitted(try render(150), maximumPixels: configuration.maximumRenderPixels)
             blank = ImageFilters.isBlank(first)
             add(scanner.scan(first))
             if bestSheet(found, page: page)?.verification.isValid != true {
@@ -223,6 +224,13 @@ public final class ScanDecoder {
         return PageResult(
             page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: separator, error: error,
             isBlank: blank && found.isEmpty && !timedOut)
+    }
+
+    /// Halved until it is at most `maximumPixels` (and no smaller than a few hundred pixels).
+    static func fitted(_ image: GrayImage, maximumPixels: Int) -> GrayImage {
+        var image = image
+        while image.width * image.height > maximumPixels, image.width >= 512, image.height >= 512 { image = image.halved() }
+        return image
     }
 
     static func describe(_ duration: Duration) -> String {

@@ -74,6 +74,18 @@ import WaybillSheets
         #expect(read.sheet?.verification == .valid(directive))
     }
 
+    /// An image over the limit is halved until it fits, and read at that size.
+    @Test func largeImagesAreHalvedToFit() throws {
+        let (_, clean, keys, directive) = try Self.noisySheet()
+        #expect(ScanDecoder.fitted(clean, maximumPixels: 40_000_000).width == clean.width)
+        let fitted = ScanDecoder.fitted(clean, maximumPixels: clean.width * clean.height / 3)
+        #expect(fitted.width == clean.width / 2 && fitted.height == clean.height / 2)
+        #expect(ScanDecoder.fitted(clean, maximumPixels: 1).width >= 256)
+        // The 150-dpi sheet read at 75 dpi.
+        let decoder = try ScanDecoder(keys: keys, configuration: .init(maximumRenderPixels: clean.width * clean.height / 2))
+        #expect(decoder.scanPage(0) { _ in clean }.sheet?.verification == .valid(directive))
+    }
+
     /// A 200-inch square page is 900 megapixels at 150 dpi: rendered to fit the limit instead.
     @Test func hugePdfPagesAreRenderedToFit() throws {
         let document = try PDFDocument(data: HostilePDFTests.pdf(mediaBox: "0 0 14400 14400"))
