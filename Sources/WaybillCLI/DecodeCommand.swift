@@ -19,15 +19,21 @@ struct DecodeCommand: AsyncParsableCommand {
     @Argument(help: "Files to decode.") var files: [String]
     @Flag(help: "One JSON object per file per line.") var json = false
     @Flag(help: "List every barcode, not only those on sheet pages.") var allBarcodes = false
+    @Option(help: "Seconds one page may take; past them its remaining clean-up passes are skipped and it reports page-timeout.")
+    var pageTimeLimit = ScanDecoder.Configuration.defaultPageTimeLimit / .seconds(1)
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one file") }
+        guard pageTimeLimit.isFinite, pageTimeLimit >= 0, pageTimeLimit <= 86_400 else {
+            throw ValidationError("--page-time-limit takes seconds from 0 to 86400")
+        }
     }
 
     func run() async throws {
         let context = try CommandContext(settings)
         let keys = try context.existingKeys()
-        let decoder = try ScanDecoder(keys: keys)
+        let decoder = try ScanDecoder(
+            keys: keys, configuration: ScanDecoder.Configuration(pageTimeLimit: .nanoseconds(Int64(pageTimeLimit * 1e9))))
         var failed = false
         for file in files {
             let report = FileReport(file: file, allBarcodes: allBarcodes)

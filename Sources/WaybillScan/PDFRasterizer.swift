@@ -61,13 +61,20 @@ public final class PDFDocument {
         return (width, height)
     }
 
-    /// Renders page `index` (0-based) on white at `dpi`, as grayscale.
-    public func render(page index: Int, dpi: Double) throws(WaybillError) -> GrayImage {
+    /// Renders page `index` (0-based) on white at `dpi`, as grayscale. With `fitting`, a page
+    /// that would be more pixels than that at `dpi` is rendered at the resolution that fits
+    /// (worked out from the page size, before any raster is made); without, a page over
+    /// `maximumPixels` is refused.
+    public func render(page index: Int, dpi requested: Double, fitting: Double? = nil) throws(WaybillError) -> GrayImage {
         let page = try self.page(index)
         defer { g_object_unref(UnsafeMutableRawPointer(page)) }
         var width = 0.0
         var height = 0.0
         poppler_page_get_size(page, &width, &height)
+        var dpi = requested
+        let area = width * height * (dpi / 72) * (dpi / 72)
+        // NaN and infinite sizes fall through to the check below.
+        if let fitting, fitting >= 1, area.isFinite, area > fitting { dpi *= (fitting / area).squareRoot() * 0.999 }
         // A hostile MediaBox can be huge, infinite or NaN: check in floating point before converting.
         let scaledWidth = (width * dpi / 72).rounded(.up)
         let scaledHeight = (height * dpi / 72).rounded(.up)

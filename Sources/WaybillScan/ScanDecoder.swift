@@ -43,14 +43,49 @@ public struct PageResult: Sendable {
 /// passes over the whole page. A 300-dpi pass found nothing the fixtures needed and cost five
 /// times as much on every document page, so there is none.
 ///
+/// One page's work is bounded (`Configuration`): a PDF page is rendered to at most
+/// `maximumRenderPixels`, and once a page has taken `pageTimeLimit` its remaining clean-up passes
+/// are skipped and it reports `page-timeout`; the file goes on with the next page.
+///
 /// Not `Sendable`: it owns a zbar scanner. Make one per worker.
 public final class ScanDecoder {
     public static let maximumPages = 10_000
     public static let maximumFileBytes = 2 << 30
 
+    /// Bounds on the work one page may cost, with named defaults.
+    public struct Configuration: Sendable {
+        /// A sheet page takes 0.1 to 1 s on one core (the clean-up passes included); ten seconds
+        /// is far beyond any page the fixtures hold, and short of a stall a sender notices.
+        public static let defaultPageTimeLimit = Duration.seconds(10)
+        /// 40 megapixels: a page of 42 × 42 inches at the decoding resolution of 150 dpi (an A0
+        /// drawing is 35). A larger page is rendered at a lower resolution to fit, not refused.
+        public static let defaultMaximumRenderPixels = 40_000_000
+
+        /// Measured from the start of a page (rendering included). Checked between passes: the
+        /// plain pass always runs, so a page whose sheet reads at once is never cut short; a
+        /// single pass is not interrupted (poppler and zbar cannot be), and the pixel limits
+        /// bound that.
+        public var pageTimeLimit: Duration
+        /// The most pixels a page is scanned at: a PDF page is rendered to fit, a larger image
+        /// (a 1,200-dpi TIFF, say) is halved until it fits, so the plain pass is bounded too.
+        public var maximumRenderPixels: Int
+        /// What the time limit is measured on; tests step their own.
+        public var clock: any Clock<Duration>
+
+        public init(
+            pageTimeLimit: Duration = defaultPageTimeLimit, maximumRenderPixels: Int = defaultMaximumRenderPixels,
+            clock: any Clock<Duration> = ContinuousClock()
+        ) {
+            self.pageTimeLimit = pageTimeLimit
+            self.maximumRenderPixels = maximumRenderPixels
+            self.clock = clock
+        }
+    }
+
     private let keys: SigningKeys
     private let scanner: BarcodeScanner
     private let pageThreads: Int
+    let configuration: Configuration
 
     /// With `pageThreads` above 1, the pages of one PDF or TIFF are scanned that many at a time
     /// (each thread with its own handles on the file), and still delivered one by one, in order.
@@ -58,9 +93,10 @@ public final class ScanDecoder {
     /// the time with 2 threads on 2 free cores, for about a fifth more CPU time; with every core
     /// busy already (`decodeFiles`, or the pipeline's two messages at once) it gains nothing and
     /// costs that fifth. So it is off by default.
-    public init(keys: SigningKeys, pageThreads: Int = 1) throws(WaybillError) {
+    public init(keys: SigningKeys, pageThreads: Int = 1, configuration: Configuration = Configuration()) throws(WaybillError) {
         self.keys = keys
         self.pageThreads = max(1, min(8, pageThreads))
+        self.configuration = configuration
         scanner = try BarcodeScanner()
     }
 
@@ -125,13 +161,14 @@ public final class ScanDecoder {
     ) throws(WaybillError) {
         let pages = PageQueue(count: source.pageCount, lookAhead: 2 * pageThreads, helpers: pageThreads - 1)
         let keys = self.keys
+        let configuration = self.configuration
         let finished = DispatchGroup()
         for _ in 1..<pageThreads {
             finished.enter()
             DispatchQueue.global().async {
                 defer { finished.leave() }
                 // If the helper cannot open the file, the caller scans every page itself.
-                guard let decoder = try? ScanDecoder(keys: keys),
+                guard let decoder = try? ScanDecoder(keys: keys, configuration: configuration),
                     let source = try? PageSource(path: path, format: format)
                 else { return }
                 while let page = pages.take(waiting: true) { pages.put(page, source.scan(page, with: decoder)) }
@@ -159,25 +196,46 @@ public final class ScanDecoder {
     /// Runs the passes on one page. `render(dpi)` gives the page at that resolution (images
     /// ignore it and give themselves as scanned; JPEGs are reduced in the DCT on the way).
     func scanPage(_ page: Int, render: (Double) throws(WaybillError) -> GrayImage) -> PageResult {
+        let deadline = PageDeadline(clock: configuration.clock, limit: configuration.pageTimeLimit)
         var found: [DecodedBarcode] = []
         var blank = false
+        var timedOut = false
         func add(_ barcodes: [DecodedBarcode]) {
             for barcode in barcodes where !found.contains(barcode) { found.append(barcode) }
         }
         do {
-            let first = try render(150)
+            let first = Self.fitted(try render(150), maximumPixels: configuration.maximumRenderPixels)
             blank = ImageFilters.isBlank(first)
             add(scanner.scan(first))
             if bestSheet(found, page: page)?.verification.isValid != true {
-                add(cleanUpPasses(first, page: page, after: found))
+                let cleaned = cleanUpPasses(first, page: page, after: found, deadline: deadline)
+                add(cleaned.barcodes)
+                timedOut = cleaned.timedOut
             }
         } catch {
             return PageResult(page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: false, error: error)
         }
         let separator = found.contains { $0.symbology == "CODE-39" && $0.text == "PATCHT" }
+        // What was read before the time ran out still counts; the page says it was cut short.
+        let error = timedOut ? WaybillError(
+            .pageTimeout,
+            "decoding this page took longer than \(Self.describe(configuration.pageTimeLimit)); the clean-up passes left were skipped, "
+                + "so a damaged routing sheet on it may have been missed") : nil
         return PageResult(
-            page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: separator, error: nil,
-            isBlank: blank && found.isEmpty)
+            page: page, barcodes: found, sheet: bestSheet(found, page: page), isSeparator: separator, error: error,
+            isBlank: blank && found.isEmpty && !timedOut)
+    }
+
+    /// Halved until it is at most `maximumPixels` (and no smaller than a few hundred pixels).
+    static func fitted(_ image: GrayImage, maximumPixels: Int) -> GrayImage {
+        var image = image
+        while image.width * image.height > maximumPixels, image.width >= 512, image.height >= 512 { image = image.halved() }
+        return image
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return seconds >= 1 ? "\((seconds * 10).rounded() / 10) s" : "\((seconds * 1e4).rounded() / 10) ms"
     }
 
     /// Blur and Otsu's threshold, then (if still no token) the adaptive threshold: only on the
@@ -185,17 +243,34 @@ public final class ScanDecoder {
     /// and on them these passes used to cost twice the plain one and find nothing. Returns what
     /// it reads, found before or not.
     func cleanUpPasses(_ image: GrayImage, page: Int, after found: [DecodedBarcode]) -> [DecodedBarcode] {
+        cleanUpPasses(image, page: page, after: found, deadline: nil).barcodes
+    }
+
+    /// The same, stopping before the next step once `deadline` has passed (`timedOut`). Every
+    /// crop and threshold is a step: on a page full of candidates they add up.
+    func cleanUpPasses(_ image: GrayImage, page: Int, after found: [DecodedBarcode], deadline: PageDeadline?)
+        -> (barcodes: [DecodedBarcode], timedOut: Bool)
+    {
+        var read: [DecodedBarcode] = []
+        func expired() -> Bool { deadline?.hasPassed ?? false }
         let regions = ImageFilters.codeRegions(in: image)
+        if regions.isEmpty { return (read, false) }
+        if expired() { return (read, true) }
         // Crops that would cover most of the page anyway (a photograph): the page itself.
         let area = regions.reduce(0) { $0 + $1.area }
         let parts = area * 2 > image.width * image.height ? [image] : regions.map { image.cropped(to: $0) }
         let smooth = parts.map(ImageFilters.boxBlur3)
-        var read: [DecodedBarcode] = []
-        for part in smooth { read += scanner.scan(ImageFilters.otsuThreshold(part)) }
-        if bestSheet(found + read, page: page) == nil {
-            for part in smooth { read += scanner.scan(ImageFilters.adaptiveThreshold(part)) }
+        for part in smooth {
+            if expired() { return (read, true) }
+            read += scanner.scan(ImageFilters.otsuThreshold(part))
         }
-        return read
+        if bestSheet(found + read, page: page) == nil {
+            for part in smooth {
+                if expired() { return (read, true) }
+                read += scanner.scan(ImageFilters.adaptiveThreshold(part))
+            }
+        }
+        return (read, false)
     }
 
     func bestSheet(_ barcodes: [DecodedBarcode], page: Int) -> SheetFinding? {
@@ -252,6 +327,29 @@ extension ScanDecoder {
         if let error = setup.withLock({ $0 }) { throw error }
         return totals.withLock { $0 }
     }
+}
+
+extension WaybillError.Code {
+    /// A page took longer than `ScanDecoder.Configuration.pageTimeLimit`; the file went on.
+    public static let pageTimeout = Self("page-timeout")
+}
+
+/// When one page's time is up, on the configuration's clock.
+struct PageDeadline {
+    private let elapsed: () -> Duration
+    let limit: Duration
+
+    init(clock: any Clock<Duration>, limit: Duration) {
+        elapsed = Self.stopwatch(clock)
+        self.limit = limit
+    }
+
+    private static func stopwatch<C: Clock<Duration>>(_ clock: C) -> () -> Duration {
+        let start = clock.now
+        return { start.duration(to: clock.now) }
+    }
+
+    var hasPassed: Bool { elapsed() > limit }
 }
 
 extension TokenVerification {
@@ -318,7 +416,8 @@ private final class PageSource {
             // A JPEG TurboJPEG cannot read (CMYK, say) goes the ordinary way.
             if result.error == nil { return result }
         }
-        return decoder.scanPage(page) { dpi throws(WaybillError) in try pdf.render(page: page, dpi: dpi) }
+        let most = Double(decoder.configuration.maximumRenderPixels)
+        return decoder.scanPage(page) { dpi throws(WaybillError) in try pdf.render(page: page, dpi: dpi, fitting: most) }
     }
 }
 

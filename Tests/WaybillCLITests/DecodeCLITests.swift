@@ -31,7 +31,7 @@ import WaybillCore
         let generated = try CLI.run("/usr/bin/python3", [Self.fixtureScript, "sheet.pdf", "fixtures"], in: cli.directory)
         #expect(generated.status == 0, "\(generated.stderr)")
         let fixtures = generated.stdout.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
-        #expect(fixtures.count >= 20)
+        #expect(fixtures.count >= 27)
         let (status, reports) = try decode(cli, fixtures.map { "fixtures/" + $0[0] })
         #expect(status == 0)
         #expect(reports.count == fixtures.count)
@@ -52,6 +52,43 @@ import WaybillCore
         let multipage = try #require(reports.first { ($0["file"] as? String)?.hasSuffix("multipage-g4.tif") == true })
         #expect(multipage["pages"] as? Int == 3)
         #expect((multipage["sheets"] as? [[String: Any]])?.compactMap { $0["page"] as? Int } == [0, 2])
+        // The sheet in CCITT G4 on page 1, then document pages in JBIG2, JPEG 2000 and JPEG.
+        let mixed = try #require(reports.first { ($0["file"] as? String)?.hasSuffix("mixed-codecs.pdf") == true })
+        #expect(mixed["pages"] as? Int == 4)
+        #expect((mixed["sheets"] as? [[String: Any]])?.compactMap { $0["page"] as? Int } == [0])
+    }
+
+    /// A page that runs out of time is named, keeps what the plain pass read, and the file goes
+    /// on: page 1 is the sheet under sensor noise (only the clean-up passes read it), page 2 the
+    /// clean sheet, which the plain pass reads with no time left at all.
+    @Test func aPageOutOfTimeIsNamedAndTheFileGoesOn() throws {
+        let cli = try CLI()
+        let (id, _) = try makeSheet(cli)
+        let script = """
+            import sys
+            sys.path.insert(0, sys.argv[1])
+            from make_scans import rasterize, sensor_noise
+            clean = rasterize("sheet.pdf", 150)
+            sensor_noise(clean, 40).save("slow.tif", compression="tiff_lzw", save_all=True, append_images=[clean])
+            """
+        let fixtures = URL(fileURLWithPath: Self.fixtureScript).deletingLastPathComponent().path
+        let made = try CLI.run("/usr/bin/python3", ["-c", script, fixtures], in: cli.directory)
+        #expect(made.status == 0, "\(made.stderr)")
+        let (status, reports) = try decode(cli, ["slow.tif"], extra: ["--page-time-limit", "0"])
+        #expect(status == 1)
+        let report = try #require(reports.first)
+        #expect(report["error"] is NSNull)
+        #expect(report["pages"] as? Int == 2)
+        let pageErrors = report["page_errors"] as? [[String: Any]] ?? []
+        #expect(pageErrors.map { $0["page"] as? Int } == [0])
+        #expect(pageErrors.map { $0["error"] as? String } == ["page-timeout"])
+        let sheets = report["sheets"] as? [[String: Any]] ?? []
+        #expect(sheets.map { $0["page"] as? Int } == [1])
+        #expect(sheets.map { $0["directive"] as? String } == [id])
+        // With the default limit, both pages are read.
+        let (inTime, again) = try decode(cli, ["slow.tif"])
+        #expect(inTime == 0)
+        #expect((again.first?["sheets"] as? [[String: Any]])?.map { $0["page"] as? Int } == [0, 1])
     }
 
     @Test func statusesForForgedUnknownKeyAndRevokedKeys() throws {
