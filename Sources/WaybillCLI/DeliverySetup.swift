@@ -25,10 +25,12 @@ extension SettingKey {
     public static let deliveryWorkers = SettingKey("delivery_workers")
     /// Where people make routing sheets, named in failure notices.
     public static let sheetsURL = SettingKey("sheets_url")
+    /// How long the scans of delivered mail are kept for viewing in the web app (`0`: none). Default: 30d.
+    public static let keepScans = SettingKey("keep_scans")
 
     static let deliveryKeys: [SettingKey] = [
         smarthost, smarthostSecurity, smarthostUser, smarthostPasswordFile, trustRoots, mailFrom, retryFirstDelay, retryMaxDelay,
-        retryGiveUp, notices, deliveryWorkers, sheetsURL,
+        retryGiveUp, notices, deliveryWorkers, sheetsURL, keepScans,
     ]
 }
 
@@ -39,6 +41,16 @@ extension Settings {
             throw WaybillError(.configError, "\(key.key) must be a duration such as 90s, 5m, 4h or 4d, not '\(text)'")
         }
         return .seconds(seconds)
+    }
+
+    /// `keep_scans`: a duration, or 0 to keep no scans after delivery.
+    func keepScans() throws -> TimeInterval {
+        let text = values[.keepScans].flatMap { $0.isEmpty ? nil : $0 } ?? "30d"
+        if text == "0" { return 0 }
+        guard let seconds = TimeSpec.parseDuration(text) ?? Int(text), seconds > 0 else {
+            throw WaybillError(.configError, "keep_scans must be a duration such as 30d, or 0, not '\(text)'")
+        }
+        return TimeInterval(seconds)
     }
 
     func retrySchedule() throws -> RetrySchedule {
@@ -101,11 +113,13 @@ extension CommandContext {
         onQueued: @escaping @Sendable () -> Void = {}, logger: Logger = Logger(label: "waybill.ingest"),
         metrics: Metrics = Metrics()
     ) throws -> Pipeline {
-        Pipeline(
+        var pipeline = Pipeline(
             store: try store(), dataDirectory: data, rules: rules, batchRules: batchRules,
             folders: FolderTransport(resolver: FolderResolver(roots: policy.folderRoots)),
             smtp: try settings.smarthost().map { SMTPClient(smarthost: $0) }, webhooks: webhooks,
             delivery: try settings.deliveryOptions(), onQueued: onQueued, logger: logger, metrics: metrics)
+        pipeline.keepScans = try settings.keepScans()
+        return pipeline
     }
 
     /// The webhook transport, signing with the data directory's webhook secret (made on first use, mode 0600).

@@ -1,5 +1,6 @@
 import Crypto
 import Dispatch
+import Synchronization
 public import Foundation
 public import Logging
 public import WaybillCore
@@ -80,6 +81,10 @@ public struct Pipeline: Sendable {
     /// Counts messages routed and quarantined, pages decoded and their decode time, and (through
     /// `deliverer`) delivery attempts.
     public let metrics: Metrics
+    /// How long the scans of a delivered mail message are kept (in `<data>/scans/<id>/`) for
+    /// people to look at in the web app; 0 keeps none. The copy is for viewing: the ledger and
+    /// the outbox do not depend on it.
+    public var keepScans: TimeInterval = 0
 
     public init(
         store: SQLiteDirectiveStore, dataDirectory: DataDirectory, rules: RoutingRules, batchRules: BatchRules = BatchRules(),
@@ -114,6 +119,55 @@ public struct Pipeline: Sendable {
 
     public var workDirectory: URL { dataDirectory.url.appendingPathComponent("work", isDirectory: true) }
     public var quarantineDirectory: URL { dataDirectory.url.appendingPathComponent("quarantine", isDirectory: true) }
+    public var keptScansDirectory: URL { dataDirectory.url.appendingPathComponent("scans", isDirectory: true) }
+
+    /// The kept scans of a delivered message, in message order (empty when none are kept).
+    public func keptScans(_ id: String) -> [URL] {
+        let folder = keptScansDirectory.appendingPathComponent(id, isDirectory: true)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { folder.appendingPathComponent($0) }
+    }
+
+    /// Moves a delivered message's scan attachments out of its work folder (a rename on the same
+    /// file system, no copy) into `scans/<id>/`, numbered in message order; then, at most once an
+    /// hour, removes kept scans older than `keepScans`.
+    func keep(_ scans: [URL], of id: String, work: URL) {
+        guard keepScans > 0, !scans.isEmpty else { return }
+        let inWork = scans.filter { $0.path.hasPrefix(work.path + "/") }
+        if !inWork.isEmpty {
+            let folder = keptScansDirectory.appendingPathComponent(id, isDirectory: true)
+            do {
+                try? FileManager.default.removeItem(at: folder)
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                for (number, scan) in inWork.enumerated() {
+                    let name = String(format: "%03d-", number + 1) + scan.lastPathComponent
+                    try FileManager.default.moveItem(at: scan, to: folder.appendingPathComponent(name))
+                }
+            } catch {
+                logger.warning("could not keep the scans of \(id) for viewing: \(error)")
+            }
+        }
+        let now = Date()
+        let due = Self.lastPrune.withLock { last -> Bool in
+            let key = keptScansDirectory.path
+            guard now.timeIntervalSince(last[key] ?? .distantPast) >= 3600 else { return false }
+            last[key] = now
+            return true
+        }
+        if due { pruneKeptScans(olderThan: now.addingTimeInterval(-keepScans)) }
+    }
+
+    /// Removes kept scans older than `date` (by the folder's modification time).
+    public func pruneKeptScans(olderThan date: Date) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: keptScansDirectory.path)) ?? []
+        for name in names {
+            let folder = keptScansDirectory.appendingPathComponent(name, isDirectory: true)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: folder.path)[.modificationDate] as? Date) ?? nil
+            if let modified, modified < date { try? FileManager.default.removeItem(at: folder) }
+        }
+    }
+
+    static let lastPrune = Mutex<[String: Date]>([:])
 
     /// Where a refused message's original is kept: `<id>.eml` for mail, `<id>.<ext>` for a scan
     /// file from `ingest` (found by its id when the extension is not known).
@@ -267,6 +321,8 @@ public struct Pipeline: Sendable {
         public var oneOff: [Destination] = []
         /// Every page of every scan, in order (for one-off destinations).
         var allPages: [PageReference] = []
+        /// The scan files, in message order.
+        var scanFiles: [URL] = []
         /// Journal lines for the planning steps, written when the plan is carried out.
         var history: [(event: String, detail: String)] = []
         var timings: [String: Duration] = [:]
@@ -379,6 +435,7 @@ public struct Pipeline: Sendable {
 
         // 3. Pages: decoded for sheets, or all of them for a fixed directive.
         clock = ContinuousClock.now
+        plan.scanFiles = scans
         let files = scans
         if !plan.search {
             // Fixed directives and one-off destinations: every page, as scanned; nothing to decode.
@@ -538,6 +595,7 @@ public struct Pipeline: Sendable {
             }
         }
         timings["deliver"] = ContinuousClock.now - clock
+        keep(plan.scanFiles, of: message.id, work: work)
         return .delivered(jobs: jobs.count, files: files, pages: plan.pages, queued: queued)
     }
 

@@ -88,26 +88,36 @@ public struct QuarantineDesk: QuarantineOperations {
     /// The largest resolution a page is rendered at: a Letter page at 300 dpi is 2550 × 3300.
     public static let dpiRange = 36...300
 
-    /// Page `page` (0-based) of the held original's scans, in message order, as the pipeline
-    /// reads them: a mail's scan attachments (PDF, TIFF, JPEG, PNG), or the scan file itself.
-    /// Works on any entry whose original is still kept (held, or a failed release).
-    public func pageCount(_ messageID: String) async throws -> Int {
-        _ = try await entry(messageID)
+    /// The scans of a message in message order, as the pipeline reads them: the kept scans of a
+    /// delivered message, or a held original's scan attachments (or the scan file itself),
+    /// extracted into `work`. Empty when neither is kept.
+    func scanFiles(_ messageID: String, work: URL) throws -> [URL] {
+        let kept = pipeline.keptScans(messageID)
+        if !kept.isEmpty { return kept }
         let original = file(messageID)
-        guard FileManager.default.fileExists(atPath: original.path) else { return 0 }
+        guard FileManager.default.fileExists(atPath: original.path) else { return [] }
+        if original.pathExtension == "eml" {
+            try Pipeline.createDirectory(work)
+            return try MIMEParser.extract(messageAt: original, into: work).attachments.map(\.url)
+                .filter { ScanFormat(path: $0.path) != nil }
+        }
+        return ScanFormat(path: original.path) != nil ? [original] : []
+    }
+
+    /// Whether the message is known: quarantined, or with kept scans.
+    func requireKnown(_ messageID: String) async throws {
+        if pipeline.keptScans(messageID).isEmpty { _ = try await entry(messageID) }
+    }
+
+    /// How many pages the message's scans have: a held original's, or a delivered message's kept
+    /// scans (0 when neither is kept any more).
+    public func pageCount(_ messageID: String) async throws -> Int {
+        try await requireKnown(messageID)
         let work = pipeline.workDirectory.appendingPathComponent("count-\(messageID)-\(UUID().uuidString)", isDirectory: true)
         return try await Pipeline.offPool {
-            try Pipeline.createDirectory(work)
             defer { try? FileManager.default.removeItem(at: work) }
-            let scans: [URL]
-            if original.pathExtension == "eml" {
-                scans = try MIMEParser.extract(messageAt: original, into: work).attachments.map(\.url)
-                    .filter { ScanFormat(path: $0.path) != nil }
-            } else {
-                scans = ScanFormat(path: original.path) != nil ? [original] : []
-            }
             var count = 0
-            for scan in scans {
+            for scan in try scanFiles(messageID, work: work) {
                 switch ScanFormat(path: scan.path) {
                 case .pdf: count += (try? PDFDocument(path: scan.path).pageCount) ?? 0
                 case .tiff: count += (try? TIFFDocument(path: scan.path).pageCount) ?? 0
@@ -119,24 +129,18 @@ public struct QuarantineDesk: QuarantineOperations {
         }
     }
 
+    /// Page `page` (0-based) of the message's scans (see `pageCount`), as a PNG: PDF pages
+    /// rendered at `dpi`, images as scanned.
     public func pagePNG(_ messageID: String, page: Int, dpi: Int) async throws -> Data {
-        let entry = try await entry(messageID)
-        let original = file(messageID)
-        guard FileManager.default.fileExists(atPath: original.path) else {
-            throw WaybillError(.unknownMessage, "message \(messageID) is \(entry.state.rawValue); its original is no longer kept")
-        }
+        try await requireKnown(messageID)
         guard page >= 0 else { throw WaybillError(.pageNotFound, "pages are numbered from 1") }
         let resolution = Double(min(max(dpi, Self.dpiRange.lowerBound), Self.dpiRange.upperBound))
         let work = pipeline.workDirectory.appendingPathComponent("pages-\(messageID)-\(UUID().uuidString)", isDirectory: true)
         return try await Pipeline.offPool {
-            try Pipeline.createDirectory(work)
             defer { try? FileManager.default.removeItem(at: work) }
-            let scans: [URL]
-            if original.pathExtension == "eml" {
-                scans = try MIMEParser.extract(messageAt: original, into: work).attachments.map(\.url)
-                    .filter { ScanFormat(path: $0.path) != nil }
-            } else {
-                scans = ScanFormat(path: original.path) != nil ? [original] : []
+            let scans = try scanFiles(messageID, work: work)
+            guard !scans.isEmpty else {
+                throw WaybillError(.unknownMessage, "the scans of message \(messageID) are no longer kept")
             }
             var first = 0
             for scan in scans {

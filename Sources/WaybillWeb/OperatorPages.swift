@@ -10,6 +10,7 @@ extension PageRoutes {
     func addOperatorPages(to pages: RouterGroup<WebRequestContext>) {
         pages.get("activity", use: activity)
         pages.get("activity/:id", use: activityMessage)
+        pages.get("activity/:id/pages/:page", use: activityPage)
         pages.get("admin/quarantine", use: quarantineList)
         pages.get("admin/quarantine/:id", use: quarantineEntry)
         pages.get("admin/quarantine/:id/pages/:page", use: quarantinePage)
@@ -62,6 +63,15 @@ extension PageRoutes {
             throw APIError.forbidden("message \(id) routed nothing to a directive of yours")
         }
         let quarantined = user.isAdmin ? try await configuration.store.quarantineEntry(id) : nil
+        var pages: [[String: Any]] = []
+        var pagesNote = ""
+        if try await maySeeScans(record, user: user) {
+            let count = (try? await configuration.quarantine?.pageCount(id)) ?? 0
+            pages = (0..<min(count, 50)).map { ["number": $0 + 1, "url": "/activity/\(id)/pages/\($0 + 1).png"] }
+            pagesNote = count == 0 ? "The scan is no longer kept (keep_scans): the documents are at the destinations below." : ""
+        } else {
+            pagesNote = "This scan also went to other people's directives: only an administrator sees its pages."
+        }
         return render(
             "message", title: "Message \(id)", context: context,
             values: [
@@ -72,8 +82,39 @@ extension PageRoutes {
                 "jobs": message.jobs.map { ["directive": $0.directive, "title": $0.title ?? "?"] },
                 "deliveries": message.deliveries.map(Self.deliveryRow),
                 "journal": (message.journal ?? []).map(Self.journalRow),
-                "quarantined": quarantined != nil, "navActivity": true,
+                "quarantined": quarantined != nil, "pages": pages, "pagesNote": pagesNote, "navActivity": true,
             ])
+    }
+
+    /// A page of a message's kept scan: for admins, and for a user whose directives received
+    /// every job of it (a batch with other people's sheets is theirs too).
+    @Sendable func activityPage(_ request: Request, context: WebRequestContext) async throws -> Response {
+        let user = try requireUser(context)
+        let id = try context.parameters.require("id")
+        guard let record = try await configuration.store.message(id) else {
+            throw WaybillError(.unknownMessage, "no message \(id)")
+        }
+        guard try await maySeeScans(record, user: user) else {
+            throw APIError.forbidden("only an administrator sees the pages of message \(id)")
+        }
+        let text = try context.parameters.require("page")
+        guard text.hasSuffix(".png"), let number = Int(text.dropLast(4)), number >= 1 else {
+            throw APIError(.notFound, code: "page-not-found", "pages are named 1.png, 2.png, …")
+        }
+        let png = try await quarantineRoutes.operations().pagePNG(id, page: number - 1, dpi: 100)
+        return directives.file(png, type: "image/png", name: "\(id)-\(number).png")
+    }
+
+    func maySeeScans(_ record: MessageRecord, user: User) async throws -> Bool {
+        if user.isAdmin { return true }
+        let jobs = try await configuration.store.jobs(messageID: record.id)
+        guard !jobs.isEmpty else { return false }
+        for job in jobs {
+            guard let directive = try await configuration.store.directive(job.directive),
+                directive.owner.lowercased() == user.name.lowercased()
+            else { return false }
+        }
+        return true
     }
 
     // MARK: Quarantine

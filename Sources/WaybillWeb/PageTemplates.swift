@@ -341,7 +341,9 @@ enum PageTemplates {
           <dt>Directives</dt><dd>{{#jobs}}<div><a href="/directives/{{directive}}">{{title}}</a> ({{directive}})</div>{{/jobs}}{{^jobs}}none{{/jobs}}</dd>
         </dl>
         {{#quarantined}}<p><a class="button secondary" href="/admin/quarantine/{{m.id}}">Open it in the quarantine</a></p>{{/quarantined}}
-        <p class="muted">The scan itself is not kept after delivery: the documents are at the destinations below.</p>
+        <h2>Scanned pages</h2>
+        {{#pagesNote}}<p class="muted">{{pagesNote}}</p>{{/pagesNote}}
+        <div class="pages">{{#pages}}<figure><a href="{{url}}"><img src="{{url}}" alt="Page {{number}} of the scan" loading="lazy"></a><figcaption>Page {{number}}</figcaption></figure>{{/pages}}</div>
         <h2>Deliveries</h2>
         {{#has_deliveries}}
         <div class="table-wrap"><table>

@@ -39,17 +39,19 @@ import WaybillWeb
             var value: Int { count.withLock { $0 } }
         }
 
-        init() async throws {
+        init(keepScans: TimeInterval = 0) async throws {
             directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-ops-\(UUID().uuidString)")
             data = DataDirectory(path: directory.path)
             store = try data.openStore()
             keys = try data.loadOrCreateKeys()
             let wakes = self.wakes
-            pipeline = Pipeline(
+            var pipeline = Pipeline(
                 store: store, dataDirectory: data, rules: RoutingRules(configured: []),
                 folders: FolderTransport(resolver: FolderResolver(roots: ["archive": directory.appendingPathComponent("archive").path])),
                 delivery: DeliveryOptions(schedule: RetrySchedule(firstDelay: .seconds(60), giveUp: .zero), notices: false),
                 onQueued: { wakes.count.withLock { $0 += 1 } })
+            pipeline.keepScans = keepScans
+            self.pipeline = pipeline
             let now = Date()
             var tokens: [String] = []
             for (name, role) in [("alice@example.com", UserRole.user), ("bob@example.com", .user), ("root@example.com", .admin)] {

@@ -101,4 +101,47 @@ import WaybillWeb
             #expect(try await root.request(.get, "/admin/queue?state=bogus").status == .badRequest)
         }
     }
+
+    @Test func theOwnerSeesTheKeptScanOfADeliveredMessageOthersDoNot() async throws {
+        let world = try await OperatorAPITests.World(keepScans: 30 * 86400)
+        let alices = try await world.directive()
+        let bobs = try await world.directive(owner: "bob@example.com", destination: "folder:archive/bob")
+        let (mine, outcome) = try await world.route([try world.scan(["sheet:" + (try world.sheet(alices)), "doc:KEPT-1", "doc:KEPT-2"])])
+        #expect(outcome.name == "delivered")
+        let kept = world.pipeline.keptScans(mine.id)
+        #expect(kept.count == 1, "the scan attachment moved out of the work folder")
+        // A batch with alice's and bob's sheets: each sees it in their activity, only an admin its pages.
+        let (shared, _) = try await world.route([
+            try world.scan(["sheet:" + (try world.sheet(alices)), "doc:SHARED-A", "sheet:" + (try world.sheet(bobs)), "doc:SHARED-B"])
+        ])
+        try await world.app.test(.router) { client in
+            let alice = Browser(client)
+            try await alice.signIn("alice@example.com")
+            let page = try await alice.request(.get, "/activity/\(mine.id)")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("/activity/\(mine.id)/pages/3.png"), "sheet and two pages, as scanned")
+            #expect(!page.text.contains("/pages/4.png"))
+            let png = try await alice.request(.get, "/activity/\(mine.id)/pages/2.png")
+            #expect(png.status == .ok)
+            #expect(Data(png.body.readableBytesView).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+            let bob = Browser(client)
+            try await bob.signIn("bob@example.com")
+            #expect(try await bob.request(.get, "/activity/\(mine.id)/pages/2.png").status == .forbidden)
+            let sharedPage = try await alice.request(.get, "/activity/\(shared.id)")
+            #expect(sharedPage.status == .ok)
+            #expect(sharedPage.text.contains("only an administrator sees its pages"))
+            #expect(try await alice.request(.get, "/activity/\(shared.id)/pages/1.png").status == .forbidden)
+            let root = Browser(client)
+            try await root.signIn("root@example.com")
+            #expect(try await root.request(.get, "/activity/\(shared.id)/pages/4.png").status == .ok)
+        }
+        // Past the retention they are gone, and the page says so.
+        world.pipeline.pruneKeptScans(olderThan: Date().addingTimeInterval(60))
+        #expect(world.pipeline.keptScans(mine.id).isEmpty)
+        try await world.app.test(.router) { client in
+            let alice = Browser(client)
+            try await alice.signIn("alice@example.com")
+            #expect(try await alice.request(.get, "/activity/\(mine.id)").text.contains("no longer kept"))
+        }
+    }
 }
