@@ -97,7 +97,8 @@ struct PageRoutes: Sendable {
         let valid = try await Offload.run { () throws(WaybillError) -> Bool in
             guard let user, let hash = try? PasswordHash(parsing: user.passwordHash) else {
                 // As slow as a real check, so timing does not tell which names exist.
-                _ = PasswordHash.make(password: password).verify("")
+                _ = PasswordHash(iterations: User.passwordIterations, salt: Array(repeating: 0, count: 16), hash: Array(repeating: 0, count: 32))
+                    .verify(password)
                 return false
             }
             return hash.verify(password)
