@@ -23,7 +23,7 @@ struct QuarantineCommand: AsyncParsableCommand {
             let context = try CommandContext(settings)
             let entries = try await QuarantineCommand.desk(context).entries(all: all)
             if json {
-                try Output.json(entries.map(EntryJSON.init))
+                try Output.json(entries.map(OperatorJSON.Entry.init))
                 return
             }
             if entries.isEmpty { print("Nothing is held in quarantine.") }
@@ -48,7 +48,7 @@ struct QuarantineCommand: AsyncParsableCommand {
             let entry = try await QuarantineCommand.entry(id, desk)
             let journal = try await desk.store.journal(messageID: id)
             if json {
-                try Output.json(ShowJSON(entry: EntryJSON(entry), journal: journal.map(JournalJSON.init)))
+                try Output.json(ShowJSON(entry: OperatorJSON.Entry(entry), journal: journal.map(OperatorJSON.Journal.init)))
                 return
             }
             print("Message \(entry.messageID): \(entry.state.rawValue)")
@@ -131,44 +131,8 @@ struct QuarantineCommand: AsyncParsableCommand {
         if result.queued > 0 { print("  \(result.queued) more delivery(ies) queued (mail, webhooks): see 'waybill queue list'.") }
     }
 
-    struct EntryJSON: Encodable {
-        let id: String
-        let reason: String
-        let detail: String
-        let at: String
-        let state: String
-        let sender: String
-        let recipients: [String]
-        let subject: String?
-
-        init(_ entry: QuarantineEntry) {
-            id = entry.messageID
-            reason = entry.reason
-            detail = entry.detail
-            at = HumanDate.formatISO(entry.at)
-            state = entry.state.rawValue
-            sender = entry.sender
-            recipients = entry.recipients
-            subject = entry.subject
-        }
-    }
-
-    struct JournalJSON: Encodable {
-        let at: String
-        let event: String
-        let detail: String
-        let actor: String
-
-        init(_ entry: JournalEntry) {
-            at = HumanDate.formatISO(entry.at)
-            event = entry.event
-            detail = entry.detail
-            actor = entry.actor
-        }
-    }
-
     struct ShowJSON: Encodable {
-        let entry: EntryJSON
-        let journal: [JournalJSON]
+        let entry: OperatorJSON.Entry
+        let journal: [OperatorJSON.Journal]
     }
 }

@@ -26,7 +26,7 @@ struct QueueCommand: AsyncParsableCommand {
             let states: Set<DeliveryState> = dead ? [.dead] : all ? Set(DeliveryState.allCases) : [.queued, .sending, .dead]
             let rows = try await context.store().deliveries(states: states, limit: max(1, limit))
             if json {
-                try Output.json(rows.map(DeliveryJSON.init))
+                try Output.json(rows.map(OperatorJSON.Delivery.init))
                 return
             }
             if rows.isEmpty { print(dead ? "No dead letters." : "The delivery queue is empty.") }
@@ -46,7 +46,7 @@ struct QueueCommand: AsyncParsableCommand {
             let row = try await QueueCommand.row(id, store)
             let journal = try await store.journal(messageID: row.messageID)
             if json {
-                try Output.json(ShowJSON(delivery: DeliveryJSON(row), journal: journal.map(QuarantineCommand.JournalJSON.init)))
+                try Output.json(ShowJSON(delivery: OperatorJSON.Delivery(row), journal: journal.map(OperatorJSON.Journal.init)))
                 return
             }
             print("Delivery \(row.id): \(row.state.rawValue)")
@@ -88,7 +88,7 @@ struct QueueCommand: AsyncParsableCommand {
             var targets = ids
             if dead { targets += try await store.deliveries(states: [.dead], limit: 100_000).map(\.id) }
             var done: [DeliveryRecord] = []
-            defer { if json { try? Output.json(done.map(DeliveryJSON.init)) } }
+            defer { if json { try? Output.json(done.map(OperatorJSON.Delivery.init)) } }
             for id in targets {
                 let row = try await QueueCommand.row(id, store)
                 done.append(try await act(desk, id))
@@ -160,43 +160,9 @@ struct QueueCommand: AsyncParsableCommand {
         return text
     }
 
-    struct DeliveryJSON: Encodable {
-        let id: Int64
-        let message: String
-        let job: Int
-        let kind: String
-        let destination: String
-        let state: String
-        let attempts: Int
-        let file_name: String
-        let sha256: String
-        let target: String
-        let created: String
-        let next_attempt: String?
-        let last_error: String?
-        let delivered: String?
-
-        init(_ row: DeliveryRecord) {
-            id = row.id
-            message = row.messageID
-            job = row.job
-            kind = row.kind.rawValue
-            destination = row.destination
-            state = row.state.rawValue
-            attempts = row.attempts
-            file_name = row.fileName
-            sha256 = row.sha256
-            target = row.target
-            created = HumanDate.formatISO(row.createdAt)
-            next_attempt = row.state == .queued ? row.nextAttemptAt.map(HumanDate.formatISO) : nil
-            last_error = row.lastError
-            delivered = row.deliveredAt.map(HumanDate.formatISO)
-        }
-    }
-
     struct ShowJSON: Encodable {
-        let delivery: DeliveryJSON
-        let journal: [QuarantineCommand.JournalJSON]
+        let delivery: OperatorJSON.Delivery
+        let journal: [OperatorJSON.Journal]
     }
 }
 

@@ -1,82 +1,12 @@
 import Foundation
 import WaybillCore
 
-/// The JSON of quarantine entries, deliveries, journal lines and messages: the same fields and
-/// names as the CLI's `--json` output (`waybill quarantine show --json`, `waybill queue list --json`).
+/// The JSON of quarantine entries, deliveries, journal lines (`OperatorJSON`, shared with the
+/// CLI's `--json`) and of messages with their jobs.
 enum ActivityJSON {
-    struct Entry: Encodable {
-        let id: String
-        let reason: String
-        let detail: String
-        let at: String
-        let state: String
-        let sender: String
-        let recipients: [String]
-        let subject: String?
-
-        init(_ entry: QuarantineEntry) {
-            id = entry.messageID
-            reason = entry.reason
-            detail = entry.detail
-            at = HumanDate.formatISO(entry.at)
-            state = entry.state.rawValue
-            sender = entry.sender
-            recipients = entry.recipients
-            subject = entry.subject
-        }
-    }
-
-    struct Journal: Encodable {
-        let sequence: Int64?
-        let message: String
-        let at: String
-        let event: String
-        let detail: String
-        let actor: String
-
-        init(_ entry: JournalEntry) {
-            sequence = entry.sequence
-            message = entry.messageID
-            at = HumanDate.formatISO(entry.at)
-            event = entry.event
-            detail = entry.detail
-            actor = entry.actor
-        }
-    }
-
-    struct Delivery: Encodable {
-        let id: Int64
-        let message: String
-        let job: Int
-        let kind: String
-        let destination: String
-        let state: String
-        let attempts: Int
-        let file_name: String
-        let sha256: String
-        let target: String
-        let created: String
-        let next_attempt: String?
-        let last_error: String?
-        let delivered: String?
-
-        init(_ row: DeliveryRecord) {
-            id = row.id
-            message = row.messageID
-            job = row.job
-            kind = row.kind.rawValue
-            destination = row.destination
-            state = row.state.rawValue
-            attempts = row.attempts
-            file_name = row.fileName
-            sha256 = row.sha256
-            target = row.target
-            created = HumanDate.formatISO(row.createdAt)
-            next_attempt = row.state == .queued ? row.nextAttemptAt.map(HumanDate.formatISO) : nil
-            last_error = row.lastError
-            delivered = row.deliveredAt.map(HumanDate.formatISO)
-        }
-    }
+    typealias Entry = OperatorJSON.Entry
+    typealias Journal = OperatorJSON.Journal
+    typealias Delivery = OperatorJSON.Delivery
 
     struct Job: Encodable {
         let number: Int
