@@ -35,11 +35,16 @@ import Testing
             if held.isEmpty { usleep(100_000) }
         }
         #expect(held.count == 1)
-        let output = server.output
-        guard let range = output.range(of: #"http listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-            let port = Int(output[range].split(separator: ":").last!)
-        else {
-            Issue.record("no HTTP port in the log: \(output)")
+        var port: Int?
+        for _ in 0..<300 where port == nil {
+            if let range = server.output.range(of: #"http listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(server.output[range].split(separator: ":").last!)
+            } else {
+                usleep(100_000)
+            }
+        }
+        guard let port else {
+            Issue.record("no HTTP port in the log: \(server.output)")
             return
         }
         try? FileManager.default.removeItem(atPath: Self.screenshots)

@@ -33,8 +33,9 @@ import WaybillScan
             var found: Int?
             for _ in 0..<300 where found == nil {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                // The SMTP line, not the web app's `http listening on …`.
-                if let range = text.range(of: #"(?<!http )listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                // serve's SMTP line (`[WaybillCLI] listening on …`), not the web app's
+                // `http listening on …` nor Hummingbird's `Server started and listening on …`.
+                if let range = text.range(of: #"\] listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                     found = Int(text[range].split(separator: ":").last!)
                 } else if !process.isRunning {
                     break
