@@ -58,6 +58,10 @@ struct CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // No child may hang the suite (a client pointed at the wrong port waits forever): ten
+        // minutes is far beyond any command here, and the test then fails on the signal.
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 600) { if process.isRunning { kill(pid, SIGKILL) } }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
