@@ -5,8 +5,9 @@ public import Foundation
 public protocol ActivityLog: Sendable {
     /// Journal lines matching every filter the query sets, newest first, at most `query.limit`.
     func journal(matching query: JournalQuery) async throws -> [JournalEntry]
-    /// Messages with at least one job on a directive `owner` owns (case-insensitive), newest
-    /// first (by receipt), at most `limit`.
+    /// Messages with at least one job on a directive `owner` owns, or sent from `owner`'s
+    /// address (a scanner that sends as the person: so their refused scans show too), compared
+    /// case-insensitively; newest first (by receipt), at most `limit`.
     func messages(touchingDirectivesOf owner: String, limit: Int) async throws -> [MessageRecord]
 }
 

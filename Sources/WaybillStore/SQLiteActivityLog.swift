@@ -61,9 +61,10 @@ extension SQLiteDirectiveStore: ActivityLog {
                     SELECT * FROM message WHERE id IN (
                         SELECT job.message_id FROM job JOIN directive ON directive.id = job.directive_id
                         WHERE directive.owner = ? COLLATE NOCASE)
+                    OR sender = ? COLLATE NOCASE
                     ORDER BY received_at DESC, id DESC LIMIT ?
                     """,
-                arguments: [owner, max(0, limit)]
+                arguments: [owner, owner, max(0, limit)]
             ).map(Self.message)
         }
     }

@@ -64,7 +64,9 @@ struct ActivityRoutes: Sendable {
         var directives: [DirectiveID: Directive?] = [:]
         if !user.isAdmin {
             let mine = try await json(record, only: user.name, journal: false, directives: &directives)
-            guard !mine.jobs.isEmpty else { throw APIError.forbidden("message \(id) routed nothing to a directive of yours") }
+            guard !mine.jobs.isEmpty || record.sender.lowercased() == user.name.lowercased() else {
+                throw APIError.forbidden("message \(id) routed nothing to a directive of yours")
+            }
         }
         return try JSONResponse.make(try await json(record, only: user.isAdmin ? nil : user.name, journal: true, directives: &directives))
     }

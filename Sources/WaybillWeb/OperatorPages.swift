@@ -59,7 +59,7 @@ extension PageRoutes {
         var directives: [DirectiveID: Directive?] = [:]
         let message = try await activityRoutes.json(
             record, only: user.isAdmin ? nil : user.name, journal: true, directives: &directives)
-        guard user.isAdmin || !message.jobs.isEmpty else {
+        guard user.isAdmin || !message.jobs.isEmpty || record.sender.lowercased() == user.name.lowercased() else {
             throw APIError.forbidden("message \(id) routed nothing to a directive of yours")
         }
         let quarantined = user.isAdmin ? try await configuration.store.quarantineEntry(id) : nil
@@ -68,7 +68,7 @@ extension PageRoutes {
         if try await maySeeScans(record, user: user) {
             let count = (try? await configuration.quarantine?.pageCount(id)) ?? 0
             pages = (0..<min(count, 50)).map { ["number": $0 + 1, "url": "/activity/\(id)/pages/\($0 + 1).png"] }
-            pagesNote = count == 0 ? "The scan is no longer kept (keep_scans): the documents are at the destinations below." : ""
+            pagesNote = count == 0 ? "The scan is no longer kept." : ""
         } else {
             pagesNote = "This scan also went to other people's directives: only an administrator sees its pages."
         }
@@ -108,7 +108,8 @@ extension PageRoutes {
     func maySeeScans(_ record: MessageRecord, user: User) async throws -> Bool {
         if user.isAdmin { return true }
         let jobs = try await configuration.store.jobs(messageID: record.id)
-        guard !jobs.isEmpty else { return false }
+        // A scan that went nowhere (refused) is its sender's to look at.
+        guard !jobs.isEmpty else { return record.sender.lowercased() == user.name.lowercased() }
         for job in jobs {
             guard let directive = try await configuration.store.directive(job.directive),
                 directive.owner.lowercased() == user.name.lowercased()

@@ -320,7 +320,7 @@ enum PageTemplates {
 
     static let activity = """
         <h1>Activity</h1>
-        <p class="muted">Scans that used your directives{{#all}} (all users){{/all}}, newest first.</p>
+        <p class="muted">Scans that used your directives or that you sent{{#all}} (another user's){{/all}}, newest first.</p>
         {{#has_messages}}
         <div class="table-wrap"><table>
           <caption class="sr-only">Messages</caption>

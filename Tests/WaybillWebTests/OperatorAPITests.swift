@@ -105,22 +105,22 @@ import WaybillWeb
         }
 
         /// A message as a scanner sends it, run through the pipeline as `serve` would.
-        func route(_ attachments: [String]) async throws -> (IngestMessage, IngestOutcome) {
+        func route(_ attachments: [String], from sender: String = "scanner@office.example.com") async throws -> (IngestMessage, IngestOutcome) {
             let id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20))
             let path = directory.appendingPathComponent("\(id).eml").path
             let script = """
                 import sys, email.message
                 msg = email.message.EmailMessage()
-                msg["From"] = "scanner@office.example.com"; msg["To"] = "scan@localhost"; msg["Subject"] = "Scan from MFP"
+                msg["From"] = sys.argv[1]; msg["To"] = "scan@localhost"; msg["Subject"] = "Scan from MFP"
                 msg.set_content("Scanned document attached.")
-                for path in sys.argv[2:]:
+                for path in sys.argv[3:]:
                     msg.add_attachment(open(path, "rb").read(), maintype="application", subtype="octet-stream",
                                        filename=path.split("/")[-1])
-                open(sys.argv[1], "wb").write(msg.as_bytes().replace(b"\\n", b"\\r\\n"))
+                open(sys.argv[2], "wb").write(msg.as_bytes().replace(b"\\n", b"\\r\\n"))
                 """
-            try OperatorAPITests.run("/usr/bin/python3", ["-c", script, path] + attachments)
+            try OperatorAPITests.run("/usr/bin/python3", ["-c", script, sender, path] + attachments)
             let message = IngestMessage(
-                id: id, file: URL(fileURLWithPath: path), sender: "scanner@office.example.com", recipients: ["scan@localhost"],
+                id: id, file: URL(fileURLWithPath: path), sender: sender, recipients: ["scan@localhost"],
                 receivedAt: Date())
             return (message, try await pipeline.process(message))
         }

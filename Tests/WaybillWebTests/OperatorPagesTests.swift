@@ -144,4 +144,32 @@ import WaybillWeb
             #expect(try await alice.request(.get, "/activity/\(mine.id)").text.contains("no longer kept"))
         }
     }
+
+    /// A scanner that sends as the person: their refused scan is in their activity with the
+    /// reason, and its pages; nobody else's.
+    @Test func aRefusedScanShowsInItsSendersActivityWithTheReasonAndPages() async throws {
+        let world = try await OperatorAPITests.World(keepScans: 30 * 86400)
+        let expired = try await world.directive(maxUses: 1)
+        _ = try await world.route([try world.scan(["sheet:" + (try world.sheet(expired)), "doc:FIRST"])])
+        let (refused, outcome) = try await world.route(
+            [try world.scan(["sheet:" + (try world.sheet(expired)), "doc:SECOND"])], from: "bob@example.com")
+        #expect(outcome.name == "quarantined:used-up")
+        try await world.app.test(.router) { client in
+            let bob = Browser(client)
+            try await bob.signIn("bob@example.com")
+            let activity = try await bob.request(.get, "/activity")
+            #expect(activity.text.contains("/activity/\(refused.id)"))
+            #expect(activity.text.contains("quarantined"))
+            let page = try await bob.request(.get, "/activity/\(refused.id)")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("used its maximum"), "the reason, in words")
+            #expect(page.text.contains("/activity/\(refused.id)/pages/2.png"))
+            #expect(try await bob.request(.get, "/activity/\(refused.id)/pages/2.png").status == .ok)
+            // alice owns the directive but routed nothing from this scan: not hers to see.
+            let alice = Browser(client)
+            try await alice.signIn("alice@example.com")
+            #expect(!(try await alice.request(.get, "/activity").text.contains(refused.id)))
+            #expect(try await alice.request(.get, "/activity/\(refused.id)").status == .forbidden)
+        }
+    }
 }
