@@ -56,7 +56,9 @@ enum PrometheusText {
             messageStates.map { ([("state", $0)], statistics.messages[$0] ?? 0) })
         family(
             "waybill_quarantine_held", "Quarantined messages still held, by reason.",
-            statistics.quarantineHeld.sorted { $0.key < $1.key }.map { ([("reason", $0.key)], $0.value) })
+            Set(Metrics.quarantineReasons).union(statistics.quarantineHeld.keys).sorted().map {
+                ([("reason", $0)], statistics.quarantineHeld[$0] ?? 0)
+            })
         var deliveries: [String: Int] = [:]
         for kind in DeliveryKind.allCases {
             for state in DeliveryState.allCases { deliveries["\(kind.rawValue)\u{0}\(state.rawValue)"] = 0 }
