@@ -143,6 +143,36 @@ def image_pdf(path, pages):
         f.write(body)
 
 
+def layered_pdf(path, background, mask):
+    """A compact layered (MRC) page, as scanners' "compact PDF" modes write: a low-resolution
+    JPEG background under a full-resolution 1-bit G4 mask painted black (/ImageMask), both
+    drawn over the whole MediaBox. `background` and `mask` are page dicts (jpeg_page, g4_page)."""
+    w, h = mask["points"]
+    content = f"q {w:g} 0 0 {h:g} 0 0 cm /Bg Do Q q 0 g {w:g} 0 0 {h:g} 0 0 cm /Fg Do Q".encode()
+    bg = (f"<< /Type /XObject /Subtype /Image /Width {background['width']} /Height {background['height']}"
+          f" /ColorSpace /{background['colorspace']} /BitsPerComponent 8 /Filter /DCTDecode"
+          f" /Length {len(background['data'])} >>\nstream\n").encode() + background["data"] + b"\nendstream"
+    fg = (f"<< /Type /XObject /Subtype /Image /Width {mask['width']} /Height {mask['height']} /ImageMask true"
+          f" /Filter /CCITTFaxDecode /DecodeParms {mask['parms']} /Length {len(mask['data'])} >>\nstream\n").encode() \
+        + mask["data"] + b"\nendstream"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w:g} {h:g}] /Contents 4 0 R"
+        f" /Resources << /XObject << /Bg 5 0 R /Fg 6 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream", bg, fg]
+    body = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, item in enumerate(objects, 1):
+        offsets.append(len(body))
+        body += f"{number} 0 obj\n".encode() + (item.encode() if isinstance(item, str) else item) + b"\nendobj\n"
+    xref = len(body)
+    body += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    body += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    body += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    with open(path, "wb") as f:
+        f.write(body)
+
+
 def letter(image, dpi=(300, 300)):
     return (image.width * 72 / dpi[0], image.height * 72 / dpi[1])
 
@@ -286,6 +316,12 @@ def main():
         g4_page(bilevel), jbig2_page(text.convert("1", dither=Image.Dither.NONE)),
         jpx_page(document_page(base150.size, 4).convert("RGB"), 150), jpeg_page(document_page(base150.size, 5), 150)])
     emit("mixed-codecs.pdf", "sheet")
+
+    # A compact layered page: the sheet's ink only in the 300-dpi mask, over a pale 75-dpi
+    # colour background (the codes are not readable from the background alone).
+    pale = rasterize(sheet, 75, gray=False).filter(ImageFilter.GaussianBlur(2)).point(lambda v: 200 + v * 55 // 255)
+    layered_pdf(os.path.join(out, "compact-layered.pdf"), jpeg_page(pale, 75, quality=50), g4_page(bilevel))
+    emit("compact-layered.pdf", "sheet")
 
     # Orientation and skew.
     for angle in (90, 180, 270):

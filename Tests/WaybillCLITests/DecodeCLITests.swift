@@ -32,6 +32,14 @@ import WaybillCore
         #expect(generated.status == 0, "\(generated.stderr)")
         let fixtures = generated.stdout.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
         #expect(fixtures.count >= 27)
+        // The scanner formats the issue names are all among them.
+        let names = Set(fixtures.map { $0[0] })
+        for name in [
+            "scan-jpeg.pdf", "scan-g4.pdf", "scan-jbig2.pdf", "scan-jpx.pdf", "compact-layered.pdf", "fax-204x98.pdf", "fax-204x98.tif",
+            "multipage-g4.tif", "lzw.tif", "jpeg-in.tif", "alpha.tif", "phone-photo.jpg", "phone-photo-rot90.jpg",
+        ] {
+            #expect(names.contains(name), "no \(name) fixture")
+        }
         let (status, reports) = try decode(cli, fixtures.map { "fixtures/" + $0[0] })
         #expect(status == 0)
         #expect(reports.count == fixtures.count)
