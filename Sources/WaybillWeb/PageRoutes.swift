@@ -665,6 +665,25 @@ struct PageErrorMiddleware: RouterMiddleware {
     }
 }
 
+/// A path that matches no route is a page for a person ("Not found", in the app's layout), except
+/// under `/api`, where scripts get the API's JSON error.
+struct PageNotFoundMiddleware: RouterMiddleware {
+    typealias Context = WebRequestContext
+    let pages: PageRoutes
+
+    func handle(
+        _ request: Request, context: WebRequestContext, next: (Request, WebRequestContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any HTTPResponseError where error.status == .notFound {
+            let path = request.uri.path
+            guard !(error is APIError), path != "/api", !path.hasPrefix("/api/") else { throw error }
+            return PageErrorMiddleware(pages: pages).page(.notFound, "There is no such page.", context)
+        }
+    }
+}
+
 /// An `application/x-www-form-urlencoded` body: every value of every name, in order.
 struct FormData: Sendable {
     var fields: [(String, String)] = []

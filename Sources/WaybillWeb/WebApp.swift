@@ -10,6 +10,7 @@ public enum WebApp {
     public static func router(_ configuration: WebConfiguration) -> Router<WebRequestContext> {
         let router = Router(context: WebRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: PageNotFoundMiddleware(pages: PageRoutes(configuration: configuration)))
         OperatorRoutes(configuration: configuration).add(to: router)
         let api = router.group("api")
             .add(middleware: TokenAuthenticator(users: configuration.store, clock: configuration.clock))

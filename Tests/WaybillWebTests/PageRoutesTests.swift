@@ -342,4 +342,19 @@ import WaybillWeb
             #expect(try await Browser(client).signIn("alice@example.com", "a new password").status == .seeOther)
         }
     }
+
+    @Test func anUnknownPathIsAPageForPeopleAndJSONUnderTheAPI() async throws {
+        let fixture = try await Fixture()
+        try await fixture.app.test(.router) { client in
+            let browser = Browser(client)
+            let page = try await browser.request(.get, "/no/such/page")
+            #expect(page.status == .notFound)
+            #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(page.text.contains("There is no such page."))
+            let api = try await browser.request(.get, "/api/no/such/route")
+            #expect(api.status == .notFound)
+            #expect(api.headers[.contentType]?.hasPrefix("application/json") == true)
+            #expect(api.text.contains("\"code\""))
+        }
+    }
 }
