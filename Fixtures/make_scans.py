@@ -130,6 +130,11 @@ def image_pdf(path, pages):
         objects.append(image + page["data"] + b"\nendstream")
         kids.append(f"{first} 0 R")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    write_pdf(path, objects)
+
+
+def write_pdf(path, objects):
+    """Objects 1… (text or bytes, object 1 the catalog) with their xref table and trailer."""
     body = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, item in enumerate(objects, 1):
@@ -160,17 +165,7 @@ def layered_pdf(path, background, mask):
         f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w:g} {h:g}] /Contents 4 0 R"
         f" /Resources << /XObject << /Bg 5 0 R /Fg 6 0 R >> >> >>",
         f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream", bg, fg]
-    body = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, item in enumerate(objects, 1):
-        offsets.append(len(body))
-        body += f"{number} 0 obj\n".encode() + (item.encode() if isinstance(item, str) else item) + b"\nendobj\n"
-    xref = len(body)
-    body += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    body += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    body += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    with open(path, "wb") as f:
-        f.write(body)
+    write_pdf(path, objects)
 
 
 def letter(image, dpi=(300, 300)):
