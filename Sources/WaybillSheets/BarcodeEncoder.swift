@@ -8,44 +8,6 @@ public struct ModuleMatrix: Sendable, Equatable {
     public let dark: [Bool]
 
     public subscript(row: Int, column: Int) -> Bool { dark[row * columns + column] }
-
-    public struct Rectangle: Equatable, Sendable {
-        public var row: Int
-        public var column: Int
-        public var width: Int
-        public var height: Int
-    }
-
-    /// The dark modules as few rectangles: horizontal runs, merged downwards while the run below
-    /// is the same. Each becomes one `re` operator in the PDF; a QR needs about a third fewer
-    /// than one per run, and each is filled on its own so the PDF keeps the compact form.
-    public func rectangles() -> [Rectangle] {
-        var done: [Rectangle] = []
-        var open: [Rectangle] = []
-        for row in 0..<rows {
-            var runs: [(Int, Int)] = []
-            var column = 0
-            while column < columns {
-                guard self[row, column] else { column += 1; continue }
-                let start = column
-                while column < columns, self[row, column] { column += 1 }
-                runs.append((start, column - start))
-            }
-            var next: [Rectangle] = []
-            for (start, width) in runs {
-                if let index = open.firstIndex(where: { $0.column == start && $0.width == width }) {
-                    var grown = open.remove(at: index)
-                    grown.height += 1
-                    next.append(grown)
-                } else {
-                    next.append(Rectangle(row: row, column: start, width: width, height: 1))
-                }
-            }
-            done.append(contentsOf: open)
-            open = next
-        }
-        return done + open
-    }
 }
 
 /// Encodes QR (ISO/IEC 18004, error correction level Q) and Code 128 with libzint.
