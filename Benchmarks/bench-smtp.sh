@@ -160,6 +160,17 @@ drain_waybill() {
     echo "bench-smtp: waybill still routing after 120 s ($routed of $accepted)" >&2
 }
 
+# The same for Postfix: its discard deliveries and queue-file removals after the 250s must not
+# overlap the next server's run either (its queue directories empty).
+drain_postfix() {
+    for _ in $(seq 1200); do
+        [[ -z $(find "$WORK/postfix-queue/maildrop" "$WORK/postfix-queue/incoming" "$WORK/postfix-queue/active" \
+            "$WORK/postfix-queue/deferred" -type f -print -quit 2>/dev/null) ]] && return 0
+        sleep 0.1
+    done
+    echo "bench-smtp: postfix still delivering after 120 s" >&2
+}
+
 IFS=';' read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:--s 1 -m 1000 -l 1000;-s 10 -m 2000 -l 1000;-s 10 -m 300 -l 500000}"
 header=$(printf '%-26s %10s %10s %7s' "workload" "postfix/s" "waybill/s" "ratio")
 [[ -n ${BENCH_LISTENER:-} ]] && header+=$(printf ' %11s %7s' "listener/s" "ratio")
@@ -167,6 +178,7 @@ echo "$header"
 for workload in "${WORKLOADS[@]}"; do
     for _ in $(seq "${BENCH_REPEAT:-1}"); do
         postfix_rate=$(rate "$workload" "$PF_PORT")
+        drain_postfix
         [[ -n ${BENCH_LISTENER:-} ]] && listener_rate=$(rate "$workload" "$LISTENER_PORT")
         waybill_rate=$(rate "$workload" "$WB_PORT")
         drain_waybill

@@ -1,3 +1,4 @@
+import CXattr
 public import Foundation
 
 /// The spool: where an accepted message lives, durably, from the SMTP server's `250` until the
@@ -82,7 +83,7 @@ public struct Spool: Sendable {
         return hex(milliseconds & 0xFFFF_FFFF_FFFF, digits: 12) + hex(UInt64(UInt32.random(in: 0...UInt32.max)), digits: 8)
     }
 
-    private static func hex(_ value: UInt64, digits: Int) -> String {
+    static func hex(_ value: some BinaryInteger, digits: Int) -> String {
         let text = String(value, radix: 16, uppercase: true)
         return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
@@ -96,54 +97,113 @@ public struct Spool: Sendable {
     /// Reserved files: in `queue/`, uncommitted, their names already durable; and recycled ones,
     /// renamed from removed messages, whose new names become durable with the next batch.
     ///
-    /// `@unchecked Sendable`: the stored properties are used only with `lock` held. `take` may
-    /// block (it creates files and fsyncs the folder): call it on a thread pool.
+    /// Refilled ahead of need: when fewer than `lowWater` are left, a background thread makes the
+    /// next batch (recycled files first, new ones only for the rest) and fsyncs the folder, so a
+    /// message's commit does not wait for 32 file creations and a directory fsync. Only when
+    /// none is left does `take` make them itself (the first message after a start) or wait for
+    /// the refill in progress.
+    ///
+    /// `@unchecked Sendable`: the stored properties are used only with `condition` locked. `take`
+    /// may block (it may create files and fsync the folder): call it on a thread pool.
     final class Reservations: @unchecked Sendable {
         static let batch = 32
+        static let lowWater = 16
         /// Recycled files kept at most; more removals unlink.
         static let recycleLimit = 64
-        private let lock = NSLock()
+        private let condition = NSCondition()
         private var ids: [String] = []
         private var recycled: [String] = []
         private var lastID = ""
+        private var refilling = false
 
         func take(for spool: Spool) throws -> String {
-            lock.lock()
-            defer { lock.unlock() }
-            if ids.isEmpty {
-                var made = recycled
-                recycled = []
-                while made.count < Self.batch {
-                    let id = nextID()
-                    let path = spool.queued(id + ".eml")
-                    let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                    guard fd >= 0 else { throw SpoolError(description: "cannot create \(path): \(Spool.lastError)") }
-                    close(fd)
-                    made.append(id)
+            condition.lock()
+            defer { condition.unlock() }
+            while ids.isEmpty {
+                if refilling {
+                    condition.wait()
+                    continue
                 }
-                try spool.queueSync.sync()
-                ids = made
+                refilling = true
+                condition.unlock()
+                let outcome = Result { try refill(spool) }
+                condition.lock()
+                refilling = false
+                condition.broadcast()
+                try outcome.get()
             }
-            return ids.removeFirst()
+            let id = ids.removeFirst()
+            if ids.count < Self.lowWater, !refilling {
+                refilling = true
+                DispatchQueue.global().async {
+                    // A failure here is not lost: the next `take` that finds none left makes
+                    // them itself and reports it.
+                    _ = try? self.refill(spool)
+                    self.condition.lock()
+                    self.refilling = false
+                    self.condition.broadcast()
+                    self.condition.unlock()
+                }
+            }
+            return id
         }
 
-        /// A fresh id for a removed message's file, or nil if enough are kept already.
-        func recycleName() -> String? {
-            lock.lock()
-            defer { lock.unlock() }
-            return recycled.count < Self.recycleLimit ? nextID() : nil
+        /// Makes the next batch durable and adds it. Called with `condition` unlocked, by the one
+        /// caller that set `refilling`.
+        private func refill(_ spool: Spool) throws {
+            condition.lock()
+            let reused = recycled
+            recycled = []
+            let names = (0..<max(0, Self.batch - ids.count - reused.count)).map { _ in nextID() }
+            condition.unlock()
+            var made = reused
+            var failure: (any Error)?
+            for id in names {
+                let path = spool.queued(id + ".eml")
+                let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else {
+                    failure = SpoolError(description: "cannot create \(path): \(Spool.lastError)")
+                    break
+                }
+                close(fd)
+                made.append(id)
+            }
+            if failure == nil {
+                do { try spool.queueSync.sync() } catch { failure = error }
+            }
+            condition.lock()
+            defer { condition.unlock() }
+            if let failure {
+                // Not durable: keep the files for the next try (a restart clears unused ones).
+                recycled.append(contentsOf: made)
+                throw failure
+            }
+            // Every name here was made after those still queued: the order stays the id order.
+            ids.append(contentsOf: made.sorted())
         }
 
-        func recycled(_ id: String) {
-            lock.lock()
-            defer { lock.unlock() }
-            recycled.append(id)
+        /// Renames a removed message's (truncated) file to a fresh id and keeps it for reuse;
+        /// false if enough are kept already or the rename failed. The name is made and the file
+        /// listed in one step under the lock, so no refill can make a later name in between and
+        /// the order of ids stays the order of use.
+        func recycle(_ path: String, in spool: Spool) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            guard recycled.count < Self.recycleLimit else { return false }
+            let name = nextID()
+            guard rename(path, spool.queued(name + ".eml")) == 0 else { return false }
+            recycled.append(name)
+            return true
         }
 
         /// `Spool.newID()`, but strictly increasing: FIFO order is id order.
+        /// When the clock has not moved past the last id (many made in one millisecond, or the
+        /// clock stepped back), the next is the last plus one: never a wait.
         private func nextID() -> String {
             var id = Spool.newID()
-            while id <= lastID { id = Spool.newID(now: Date().addingTimeInterval(0.001)) }
+            if id <= lastID, let last = UInt128(lastID, radix: 16) {
+                id = Spool.hex(last + 1, digits: 20)
+            }
             lastID = id
             return id
         }
@@ -217,25 +277,21 @@ public struct Spool: Sendable {
                 throw SpoolError(description: "cannot encode the envelope of \(id): \(error)")
             }
             try flush()
-            let sidecar: Bool
-            do {
-                try FileManager.default.setAttributes(
-                    [
-                        Spool.extendedAttributes: [
-                            Spool.envelopeAttribute: envelopeData, Spool.sizeAttribute: Data("\(size)".utf8),
-                            Spool.idAttribute: Data(id.utf8),
-                        ]
-                    ], ofItemAtPath: path)
-                sidecar = false
-            } catch {
-                sidecar = true  // no extended attributes here, or not this many
-            }
+            // The id last: it is what says these attributes are this message's (a recycled file
+            // keeps its last message's), so a failure before it leaves no commit half-recorded.
+            let sidecar = !(setAttribute(Spool.envelopeAttribute, envelopeData)
+                && setAttribute(Spool.sizeAttribute, Data("\(size)".utf8)) && setAttribute(Spool.idAttribute, Data(id.utf8)))
             guard fsync(fd) == 0 else { throw SpoolError(description: "cannot fsync message \(id): \(Spool.lastError)") }
             if sidecar { try commitSidecar(envelopeData) }
             close(fd)
             fd = -1
             finished = true
             return id
+        }
+
+        /// False where the file system has no extended attributes, or no room for this one.
+        private func setAttribute(_ name: String, _ value: Data) -> Bool {
+            value.withUnsafeBytes { fsetxattr(fd, name, $0.baseAddress, $0.count, 0) == 0 }
         }
 
         /// The envelope as its own file, moved into `queue/` once the message data is durable.
@@ -314,13 +370,7 @@ public struct Spool: Sendable {
         if unlink(queued(id + ".json")) != 0 && errno != ENOENT {
             throw SpoolError(description: "cannot remove the envelope of \(id): \(Spool.lastError)")
         }
-        if let name = reservations.recycleName() {
-            let target = queued(name + ".eml")
-            if truncate(path, 0) == 0, rename(path, target) == 0 {
-                reservations.recycled(name)
-                return
-            }
-        }
+        if truncate(path, 0) == 0, reservations.recycle(path, in: self) { return }
         guard unlink(path) == 0 || errno == ENOENT else {
             throw SpoolError(description: "cannot remove message \(id): \(Spool.lastError)")
         }

@@ -130,6 +130,36 @@ import WaybillSMTP
         #expect(throws: (any Error).self) { try spool.remove(ids[0]) }
     }
 
+    /// Reservations are refilled ahead of need, off the commit's path: once fewer than 16 are
+    /// left, a background thread makes the next batch, and ids keep their order across batches.
+    @Test func reservationsAreRefilledInTheBackground() async throws {
+        let spool = try Spool(directory: directory)
+        let queue = directory.appendingPathComponent("queue").path
+        let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@x"], declaredSize: nil)
+        var ids: [String] = []
+        for index in 0..<20 {
+            let writer = try spool.begin()
+            try writer.write(Array("message \(index)".utf8))
+            ids.append(try writer.commit(envelope: envelope))
+        }
+        // 32 made by the first commit. Once the 17th left 15, the refill tops them up to 32
+        // again: 17 to 20 new files, as it starts while 15 to 12 are left.
+        var count = 0
+        for _ in 0..<200 {
+            count = try FileManager.default.contentsOfDirectory(atPath: queue).count
+            if count >= 49 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect((49...52).contains(count), "\(count) files in the queue")
+        for index in 20..<45 {
+            let writer = try spool.begin()
+            try writer.write(Array("message \(index)".utf8))
+            ids.append(try writer.commit(envelope: envelope))
+        }
+        #expect(ids == ids.sorted() && Set(ids).count == 45)
+        #expect(spool.pending() == ids)
+    }
+
     /// An envelope too big for the file system's attributes (ext4: one block) goes beside the
     /// message as JSON, and everything else works the same.
     @Test func aLargeEnvelopeFallsBackToAJSONFile() throws {
