@@ -146,7 +146,7 @@ public struct SMTPServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let flags = SMTPConnectionFlags()
@@ -443,16 +443,15 @@ public struct SMTPServer: Sendable {
                 defer { watch.timer.withLock { $0.awaitingCommand(now: clock.now) } }
                 let followUp: [SMTPServerStateMachine.Action]
                 var committed: String?
+                var accepted: Logger.Metadata?
                 do {
                     guard let writer else { throw Spool.SpoolError(description: "no message was being written") }
                     let id = try await pool.runIfActive { try writer.commit(envelope: envelope) }
                     committed = id
-                    logger.info(
-                        "accepted message",
-                        metadata: [
-                            "id": "\(id)", "size": "\(writer.size)", "recipients": "\(envelope.recipients.joined(separator: ","))",
-                            "elapsed": "\(clock.now - dataStarted)",
-                        ])
+                    accepted = [
+                        "id": "\(id)", "size": "\(writer.size)", "recipients": "\(envelope.recipients.joined(separator: ","))",
+                        "elapsed": "\(clock.now - dataStarted)",
+                    ]
                     server.metrics.smtpMessage(.accepted)
                     followUp = machine.spooled(id: id)
                 } catch {
@@ -465,6 +464,9 @@ public struct SMTPServer: Sendable {
                 // The worker hears of the message before the 250 is written: if the client is
                 // gone by then, the message is durable all the same and must not wait for a restart.
                 if let committed { server.onSpooled(committed) }
+                // The log line is written after the 250 (the client does not wait for it), and
+                // also when writing the 250 fails: the message is accepted either way.
+                defer { if let accepted { logger.info("accepted message", metadata: accepted) } }
                 return try await perform(followUp, outbound)
             case .startTLS(let reply):
                 guard let tls else { return .close }

@@ -108,8 +108,10 @@ public struct Spool: Sendable {
     final class Reservations: @unchecked Sendable {
         static let batch = 32
         static let lowWater = 16
-        /// Recycled files kept at most; more removals unlink.
-        static let recycleLimit = 64
+        /// Recycled files kept at most; more removals unlink. Enough for a burst of a thousand
+        /// messages to find every file already made: an empty file costs an inode and nothing
+        /// else, and a start removes those unused.
+        static let recycleLimit = 1024
         private let condition = NSCondition()
         private var ids: [String] = []
         private var recycled: [String] = []

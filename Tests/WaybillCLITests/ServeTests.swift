@@ -15,11 +15,20 @@ import WaybillScan
         let log: String
         let port: Int
 
-        init(_ cli: CLI, environment: [String: String] = [:]) throws {
+        /// `unprivileged`: when the tests run as root, serve runs as `nobody` (through `setpriv`,
+        /// which execs: signals reach serve itself), as it does for anyone who is not root.
+        init(_ cli: CLI, environment: [String: String] = [:], unprivileged: Bool = false) throws {
             log = cli.directory + "/serve-\(UUID().uuidString).log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-port", "0"]
+            let arguments = ["serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-port", "0"]
+            if unprivileged && geteuid() == 0 {
+                try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: cli.directory)
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", CLI.binary] + arguments
+            } else {
+                process.executableURL = URL(fileURLWithPath: CLI.binary)
+                process.arguments = arguments
+            }
             process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
             var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
             env["WAYBILL_TEMPLATES"] = CLI.templates
@@ -191,6 +200,24 @@ import WaybillScan
             ["\(first.port)"])
         #expect(reply.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "250", "\(reply.stderr)")
         #expect(first.stop() == 0, "\(first.output)")
+    }
+
+    /// Not root, as most people run it: the accepted connections must carry no option that only
+    /// root may set (the listener once set SO_DEBUG, meaning TCP_NODELAY, and every connection
+    /// of a non-root serve was closed at once).
+    @Test func anUnprivilegedServeAcceptsMail() throws {
+        let cli = try CLI()
+        let server = try Server(cli, environment: ["WAYBILL_GREETING_DELAY": "0"], unprivileged: true)
+        let reply = try Self.python(
+            """
+            import smtplib, sys
+            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
+            s.sendmail('scanner@example.com', ['scan@localhost'], 'Subject: hello\\r\\n\\r\\nno sheet\\r\\n')
+            print(s.noop()[0]); s.quit()
+            """, ["\(server.port)"])
+        #expect(reply.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "250", "\(reply.stderr)\n\(server.output)")
+        #expect(server.output.contains("accepted message"), "\(server.output)")
+        #expect(server.stop() == 0, "\(server.output)")
     }
 
     @Test func aScanWithoutASheetIsQuarantinedAndCanBeRerouted() throws {
