@@ -171,6 +171,13 @@ drain_postfix() {
     echo "bench-smtp: postfix still delivering after 120 s" >&2
 }
 
+# An untimed warm-up for both, as for any benchmark: Postfix starts its smtpd, cleanup and
+# trivial-rewrite processes on the first connections, waybill makes its first spool files.
+"$SMTP_SOURCE" -s 1 -m 200 -l 1000 -f scanner@example.com -t scan@localhost "127.0.0.1:$PF_PORT" >&2
+"$SMTP_SOURCE" -s 1 -m 200 -l 1000 -f scanner@example.com -t scan@localhost "127.0.0.1:$WB_PORT" >&2
+drain_postfix
+drain_waybill
+
 IFS=';' read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:--s 1 -m 1000 -l 1000;-s 10 -m 2000 -l 1000;-s 10 -m 300 -l 500000}"
 header=$(printf '%-26s %10s %10s %7s' "workload" "postfix/s" "waybill/s" "ratio")
 [[ -n ${BENCH_LISTENER:-} ]] && header+=$(printf ' %11s %7s' "listener/s" "ratio")

@@ -18,8 +18,20 @@ enum SMTPOutbound: Sendable {
 
 /// Facts the event loop learns and the connection task reads, across threads: atomics.
 final class SMTPConnectionFlags: Sendable {
+    /// The client's address, as the connection limits count it.
+    let address: String
+    /// Within the connection limits (counted in when accepted, out when closed); if not, the
+    /// task answers 421 and closes.
+    let admitted: Bool
     /// The client has sent at least one byte (an early talker, if the greeting is not out yet).
     let clientSpoke = Atomic<Bool>(false)
+    /// The handler wrote the greeting as the connection became active.
+    let greeted = Atomic<Bool>(false)
+
+    init(address: String, admitted: Bool) {
+        self.address = address
+        self.admitted = admitted
+    }
 }
 
 /// The one handler between the socket and the `NIOAsyncChannel` of a connection. It exists for
@@ -45,9 +57,23 @@ final class SMTPConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let flags: SMTPConnectionFlags
+    private let greeting: ByteBuffer?
 
-    init(flags: SMTPConnectionFlags) {
+    /// `greeting`: written as soon as the connection is active, when there is no greeting delay
+    /// and the connection is admitted. The client reads it while the connection's task starts,
+    /// instead of after: that start (a task, its watchdog, the async channel's first write) was
+    /// most of the time from connect to greeting.
+    init(flags: SMTPConnectionFlags, greeting: ByteBuffer?) {
         self.flags = flags
+        self.greeting = greeting
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let greeting {
+            flags.greeted.store(true, ordering: .relaxed)
+            context.writeAndFlush(wrapOutboundOut(greeting), promise: nil)
+        }
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -93,23 +93,23 @@ public struct SMTPServer: Sendable {
     private func serve(tls: NIOSSLContext?, pool: NIOThreadPool, onBound: @Sendable (Int) -> Void) async throws {
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         try await probe(on: loops[0])
+        let limiter = SMTPConnectionLimiter(total: configuration.maximumConnections, perAddress: configuration.maximumConnectionsPerAddress)
         var listeners: [Listener]
-        do { listeners = [try await listen(on: loops[0], port: port)] } catch { throw portError(error) }
+        do { listeners = [try await listen(on: loops[0], port: port, limiter: limiter)] } catch { throw portError(error) }
         let boundPort = listeners[0].channel.localAddress?.port ?? port
         do {
-            for loop in loops.dropFirst() { listeners.append(try await listen(on: loop, port: boundPort)) }
+            for loop in loops.dropFirst() { listeners.append(try await listen(on: loop, port: boundPort, limiter: limiter)) }
         } catch {
             for listener in listeners { try? await listener.channel.close() }
             throw error
         }
         logger.info("SMTP listening", metadata: ["host": "\(host)", "port": "\(boundPort)", "starttls": "\(tls != nil)"])
         onBound(boundPort)
-        let limiter = SMTPConnectionLimiter(total: configuration.maximumConnections, perAddress: configuration.maximumConnectionsPerAddress)
         // One listener's error ends them all (the group cancels the others).
         try await withThrowingDiscardingTaskGroup { group in
             for listener in listeners {
                 group.addTask(executorPreference: EventLoopTaskExecutor(listener.channel.eventLoop)) {
-                    try await self.accept(listener, tls: tls, pool: pool, limiter: limiter)
+                    try await self.accept(listener, tls: tls, pool: pool)
                 }
             }
         }
@@ -140,17 +140,23 @@ public struct SMTPServer: Sendable {
         return WaybillError(.ioError, "cannot listen for SMTP on \(host):\(port): \(error)")
     }
 
-    /// Binds a listening socket whose connections stay on `loop`.
-    private func listen(on loop: any EventLoop, port: Int) async throws -> Listener {
-        try await ServerBootstrap(group: loop, childGroup: loop)
+    /// Binds a listening socket whose connections stay on `loop`. Each connection is counted
+    /// against the limits as it is accepted and counted out when its channel closes.
+    private func listen(on loop: any EventLoop, port: Int, limiter: SMTPConnectionLimiter) async throws -> Listener {
+        let greeting = configuration.greetingDelay > .zero ? nil : SMTPServerStateMachine.greeting(configuration).wire
+        return try await ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let flags = SMTPConnectionFlags()
-                    try channel.pipeline.syncOperations.addHandler(SMTPConnectionHandler(flags: flags))
+                    let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                    let admitted = limiter.acquire(address)
+                    if admitted { channel.closeFuture.whenComplete { _ in limiter.release(address) } }
+                    let flags = SMTPConnectionFlags(address: address, admitted: admitted)
+                    try channel.pipeline.syncOperations.addHandler(
+                        SMTPConnectionHandler(flags: flags, greeting: admitted ? greeting.map { ByteBuffer(bytes: $0) } : nil))
                     let connection = try NIOAsyncChannel<SMTPInbound, SMTPOutbound>(wrappingChannelSynchronously: channel)
                     return (connection, flags)
                 }
@@ -158,12 +164,12 @@ public struct SMTPServer: Sendable {
     }
 
     /// The accept loop of one listener: runs on its event loop, and so does each connection's task.
-    private func accept(_ listener: Listener, tls: NIOSSLContext?, pool: NIOThreadPool, limiter: SMTPConnectionLimiter) async throws {
+    private func accept(_ listener: Listener, tls: NIOSSLContext?, pool: NIOThreadPool) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await listener.executeThenClose { inbound in
                 for try await (connection, flags) in inbound {
                     group.addTask(executorPreference: EventLoopTaskExecutor(connection.channel.eventLoop)) {
-                        await self.connection(connection, flags: flags, tls: tls, pool: pool, limiter: limiter)
+                        await self.connection(connection, flags: flags, tls: tls, pool: pool)
                     }
                 }
             }
@@ -172,16 +178,16 @@ public struct SMTPServer: Sendable {
 
     private func connection(
         _ connection: NIOAsyncChannel<SMTPInbound, SMTPOutbound>, flags: SMTPConnectionFlags, tls: NIOSSLContext?,
-        pool: NIOThreadPool, limiter: SMTPConnectionLimiter
+        pool: NIOThreadPool
     ) async {
-        let address = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        let address = flags.address
         let logger = {
             var logger = self.logger
             logger[metadataKey: "client"] = "\(address)"
             return logger
         }()
         metrics.smtpConnectionOpened()
-        guard limiter.acquire(address) else {
+        guard flags.admitted else {
             logger.warning("refused a connection: too many connections")
             metrics.smtpRefused(.tooManyConnections)
             try? await connection.executeThenClose { _, outbound in
@@ -189,7 +195,6 @@ public struct SMTPServer: Sendable {
             }
             return
         }
-        defer { limiter.release(address) }
         let watch = SMTPConnectionWatch(SMTPConnectionTimer(configuration: configuration, now: clock.now))
         do {
             try await connection.executeThenClose { inbound, outbound in
@@ -319,7 +324,9 @@ public struct SMTPServer: Sendable {
                     return
                 }
             }
-            if try await perform(machine.connected(), outbound) == .close { return }
+            // Written by the handler already (no delay): the state machine only moves on.
+            let greeting = machine.connected()
+            if !flags.greeted.load(ordering: .relaxed), try await perform(greeting, outbound) == .close { return }
             watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
             while let event = try await iterator.next() {
                 switch event {

@@ -175,7 +175,12 @@ public struct SMTPServerStateMachine: Sendable {
     /// The greeting, once the connection is accepted (and the client has not spoken first).
     public mutating func connected() -> [Action] {
         state = .greeted(helo: nil, extended: false)
-        return [.reply(SMTPReply(220, "\(configuration.hostname) ESMTP Waybill"))]
+        return [.reply(Self.greeting(configuration))]
+    }
+
+    /// The `220` a connection opens with.
+    static func greeting(_ configuration: SMTPConfiguration) -> SMTPReply {
+        SMTPReply(220, "\(configuration.hostname) ESMTP Waybill")
     }
 
     /// A client that spoke before the greeting (RFC 5321 §4.3.1 forbids it; spam engines do it).
