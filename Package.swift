@@ -29,6 +29,7 @@ let package = Package(
     targets: [
         // Layer 0: C wrappers. Each is imported by exactly one Swift target.
         .systemLibrary(name: "CZint", providers: [.apt(["libzint-dev"])]),
+        .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(name: "CRsvg", pkgConfig: "librsvg-2.0", providers: [.apt(["librsvg2-dev", "libcairo2-dev"])]),
         .systemLibrary(name: "CPango", pkgConfig: "pangocairo", providers: [.apt(["libpango1.0-dev"])]),
         .systemLibrary(name: "CPoppler", pkgConfig: "poppler-glib", providers: [.apt(["libpoppler-glib-dev"])]),
@@ -54,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "WaybillSheets",
-            dependencies: ["WaybillCore", "CRsvg", "CPango", "CZint", .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: ["WaybillCore", "CRsvg", "CPango", "CZint", "CQRencode", .product(name: "Mustache", package: "swift-mustache")],
             swiftSettings: swiftSettings
         ),
         .target(
