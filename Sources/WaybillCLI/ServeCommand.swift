@@ -50,27 +50,41 @@ struct ServeCommand: AsyncParsableCommand {
         do { spool = try Spool(directory: context.data.url.appendingPathComponent("spool")) } catch {
             throw WaybillError(.ioError, "\(error)")
         }
+        // Every setting is checked before the webhook client exists: it must be shut down on
+        // every way out once it does (a debug build traps on one that is not).
+        let smtp = try self.smtpConfiguration(settings)
+        let smtpPort = try settings.integer(.smtpPort, in: 0...65535)
+        let httpPort = try context.httpPort()
+        let workers = try settings.integer(.workers, in: 1...64)
+        let deliveryWorkers = try settings.integer(.deliveryWorkers, in: 1...64, default: 4)
+        let batchRules = BatchRules(firstPageMustBeSheet: try settings.bool(.firstPageMustBeSheet))
         let webhooks = try context.webhookTransport()
         let queueBox = QueueBox()
         // One registry for every service: /metrics writes what each of them counted.
         let metrics = Metrics()
-        let pipeline = try context.pipeline(
-            rules: rules, batchRules: BatchRules(firstPageMustBeSheet: try settings.bool(.firstPageMustBeSheet)), webhooks: webhooks,
-            onQueued: { queueBox.queue?.wake() }, logger: Logger(label: "waybill.ingest"), metrics: metrics)
+        let pipeline: Pipeline
+        let webConfiguration: WebConfiguration
+        do {
+            pipeline = try context.pipeline(
+                rules: rules, batchRules: batchRules, webhooks: webhooks, onQueued: { queueBox.queue?.wake() },
+                logger: Logger(label: "waybill.ingest"), metrics: metrics)
+            webConfiguration = try context.webConfiguration(pipeline: pipeline, metrics: metrics)
+        } catch {
+            try? await webhooks.shutdown()
+            throw error
+        }
         let deliveryQueue = DeliveryQueue(
-            deliverer: pipeline.deliverer, concurrency: try settings.integer(.deliveryWorkers, in: 1...64, default: 4),
-            logger: Logger(label: "waybill.queue"))
+            deliverer: pipeline.deliverer, concurrency: deliveryWorkers, logger: Logger(label: "waybill.queue"))
         queueBox.queue = deliveryQueue
         if pipeline.smtp == nil {
             logger.warning("no smarthost configured (WAYBILL_SMARTHOST): mail deliveries and notices wait in the queue")
         }
         let worker = SpoolWorker(
-            pipeline: pipeline, spool: spool, concurrency: try settings.integer(.workers, in: 1...64),
+            pipeline: pipeline, spool: spool, concurrency: workers,
             logger: Logger(label: "waybill.worker"))
         let host = settings[.smtpHost] ?? "0.0.0.0"
         let server = SMTPServer(
-            host: host, port: try settings.integer(.smtpPort, in: 0...65535),
-            configuration: try smtpConfiguration(settings), spool: spool,
+            host: host, port: smtpPort, configuration: smtp, spool: spool,
             recipientPolicy: { recipient in
                 // Refused only if every outcome is a refusal: attachments and size are not known yet.
                 let decision = rules.decide(
@@ -82,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
             onSpooled: { worker.enqueue($0) }, logger: Logger(label: "waybill.smtp"), metrics: metrics)
         let httpHost = context.httpHost
         let web = WebApp.application(
-            try context.webConfiguration(pipeline: pipeline, metrics: metrics), host: httpHost, port: try context.httpPort(),
+            webConfiguration, host: httpHost, port: httpPort,
             logger: Logger(label: "waybill.http"),
             onListening: { port in logger.info("http listening on \(httpHost):\(port)") })
         for (number, rule) in rules.rules.enumerated() {
@@ -98,7 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
                     // A listener that fails (its port taken) stops the whole service the
                     // graceful way, and `serve` exits non-zero with the reason.
                     .init(
-                        service: HTTPService(application: web, host: httpHost, port: try context.httpPort()),
+                        service: HTTPService(application: web, host: httpHost, port: httpPort),
                         successTerminationBehavior: .gracefullyShutdownGroup,
                         failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(
@@ -148,6 +162,14 @@ struct ServeCommand: AsyncParsableCommand {
             throw WaybillError(.configError, "greeting_delay must be a number of seconds from 0 to 30")
         }
         configuration.greetingDelay = .milliseconds(Int(delay * 1000))
+        // The limits: each defaults to SMTPConfiguration's (documented in the README).
+        configuration.maximumRecipients = try settings.integer(.maxRecipients, in: 1...10_000, default: configuration.maximumRecipients)
+        configuration.maximumConnections = try settings.integer(.maxConnections, in: 1...100_000, default: configuration.maximumConnections)
+        configuration.maximumConnectionsPerAddress = try settings.integer(
+            .maxConnectionsPerAddress, in: 1...100_000, default: configuration.maximumConnectionsPerAddress)
+        configuration.commandTimeout = try settings.duration(.commandTimeout, default: "5m")
+        configuration.dataTimeout = try settings.duration(.dataTimeout, default: "3m")
+        configuration.minimumDataRate = try settings.integer(.minDataRate, in: 0...1 << 30, default: configuration.minimumDataRate)
         return configuration
     }
 }

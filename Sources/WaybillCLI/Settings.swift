@@ -37,11 +37,18 @@ public struct SettingKey: Sendable, Hashable {
     public static let allowPlaintextAuth = SettingKey("allow_plaintext_auth")
     public static let greetingDelay = SettingKey("greeting_delay")
     public static let firstPageMustBeSheet = SettingKey("first_page_must_be_sheet")
+    public static let maxRecipients = SettingKey("max_recipients")
+    public static let maxConnections = SettingKey("max_connections")
+    public static let maxConnectionsPerAddress = SettingKey("max_connections_per_address")
+    public static let commandTimeout = SettingKey("command_timeout")
+    public static let dataTimeout = SettingKey("data_timeout")
+    public static let minDataRate = SettingKey("min_data_rate")
 
     public static let all: [SettingKey] = [
         dataDir, templates, template, paper, allowWebhook, folderRoots, scanAddress, smtpHost, smtpPort, hostname, domains, rules,
         defaultRecipient, oneOffAddresses, workers, maxMessageSize, tlsCertificate, tlsKey, smtpUsers, requireAuth,
-        allowPlaintextAuth, greetingDelay, firstPageMustBeSheet,
+        allowPlaintextAuth, greetingDelay, firstPageMustBeSheet, maxRecipients, maxConnections, maxConnectionsPerAddress,
+        commandTimeout, dataTimeout, minDataRate,
     ] + deliveryKeys + webKeys
 }
 

@@ -168,6 +168,7 @@ import WaybillScan
         process.currentDirectoryURL = URL(fileURLWithPath: cli.directory)
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WAYBILL_") }
         env["WAYBILL_TEMPLATES"] = CLI.templates
+        env.merge(cli.environment) { $1 }
         process.environment = env
         let err = Pipe()
         process.standardError = err
@@ -218,6 +219,33 @@ import WaybillScan
         #expect(reply.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "250", "\(reply.stderr)\n\(server.output)")
         #expect(server.output.contains("accepted message"), "\(server.output)")
         #expect(server.stop() == 0, "\(server.output)")
+    }
+
+    /// The SMTP limits come from the settings like everything else: a file key or `WAYBILL_…`.
+    @Test func theSMTPLimitsAreSettings() throws {
+        var cli = try CLI()
+        let server = try Server(
+            cli, environment: ["WAYBILL_GREETING_DELAY": "0", "WAYBILL_MAX_RECIPIENTS": "2", "WAYBILL_MAX_CONNECTIONS_PER_ADDRESS": "1"])
+        let replies = try Self.python(
+            """
+            import smtplib, socket, sys
+            port = int(sys.argv[1])
+            s = smtplib.SMTP('127.0.0.1', port, timeout=30)
+            s.ehlo('scanner')
+            s.mail('scanner@example.com')
+            codes = [s.rcpt('scan@localhost')[0] for _ in range(3)]
+            second = socket.create_connection(('127.0.0.1', port), timeout=30)
+            codes.append(int(second.recv(512)[:3]))
+            s.quit()
+            print(' '.join(map(str, codes)))
+            """, ["\(server.port)"])
+        #expect(replies.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "250 250 452 421", "\(replies.stderr)")
+        #expect(server.stop() == 0, "\(server.output)")
+
+        cli.environment = ["WAYBILL_COMMAND_TIMEOUT": "soon"]
+        let refused = try Self.serveExpectingExit(cli, ["--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-port", "0"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("command_timeout must be a duration"), "\(refused.stderr)")
     }
 
     @Test func aScanWithoutASheetIsQuarantinedAndCanBeRerouted() throws {
