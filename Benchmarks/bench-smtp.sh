@@ -140,6 +140,8 @@ fi
 rate() {
     local options=$1 port=$2 messages start end
     messages=$(sed -n 's/.*-m \([0-9]*\).*/\1/p' <<<"$options")
+    # The previous run's dirty pages (either server's) are written back now, not during this one.
+    sync
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
     "$SMTP_SOURCE" $options -f scanner@example.com -t scan@localhost "127.0.0.1:$port" >&2
