@@ -25,12 +25,14 @@ final class SMTPConnectionFlags: Sendable {
     let admitted: Bool
     /// The client has sent at least one byte (an early talker, if the greeting is not out yet).
     let clientSpoke = Atomic<Bool>(false)
-    /// The handler wrote the greeting as the connection became active.
-    let greeted = Atomic<Bool>(false)
+    /// The handler writes the greeting as the connection becomes active (decided when the
+    /// connection is set up, so the task never writes a second one).
+    let greetedByHandler: Bool
 
-    init(address: String, admitted: Bool) {
+    init(address: String, admitted: Bool, greetedByHandler: Bool) {
         self.address = address
         self.admitted = admitted
+        self.greetedByHandler = greetedByHandler
     }
 }
 
@@ -69,10 +71,7 @@ final class SMTPConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let greeting {
-            flags.greeted.store(true, ordering: .relaxed)
-            context.writeAndFlush(wrapOutboundOut(greeting), promise: nil)
-        }
+        if let greeting { context.writeAndFlush(wrapOutboundOut(greeting), promise: nil) }
         context.fireChannelActive()
     }
 

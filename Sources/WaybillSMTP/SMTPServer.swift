@@ -154,9 +154,9 @@ public struct SMTPServer: Sendable {
                     let address = channel.remoteAddress?.ipAddress ?? "unknown"
                     let admitted = limiter.acquire(address)
                     if admitted { channel.closeFuture.whenComplete { _ in limiter.release(address) } }
-                    let flags = SMTPConnectionFlags(address: address, admitted: admitted)
-                    try channel.pipeline.syncOperations.addHandler(
-                        SMTPConnectionHandler(flags: flags, greeting: admitted ? greeting.map { ByteBuffer(bytes: $0) } : nil))
+                    let early = admitted ? greeting.map { ByteBuffer(bytes: $0) } : nil
+                    let flags = SMTPConnectionFlags(address: address, admitted: admitted, greetedByHandler: early != nil)
+                    try channel.pipeline.syncOperations.addHandler(SMTPConnectionHandler(flags: flags, greeting: early))
                     let connection = try NIOAsyncChannel<SMTPInbound, SMTPOutbound>(wrappingChannelSynchronously: channel)
                     return (connection, flags)
                 }
@@ -326,7 +326,7 @@ public struct SMTPServer: Sendable {
             }
             // Written by the handler already (no delay): the state machine only moves on.
             let greeting = machine.connected()
-            if !flags.greeted.load(ordering: .relaxed), try await perform(greeting, outbound) == .close { return }
+            if !flags.greetedByHandler, try await perform(greeting, outbound) == .close { return }
             watch.timer.withLock { $0.awaitingCommand(now: clock.now) }
             while let event = try await iterator.next() {
                 switch event {

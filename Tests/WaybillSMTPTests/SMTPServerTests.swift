@@ -51,6 +51,22 @@ import WaybillSMTP
                 print("refused", list(e.recipients.values())[0][0])
         """
 
+    /// Without a greeting delay the channel handler writes the 220 as the connection opens; the
+    /// connection's task must not write a second one, pipelined commands or not.
+    @Test func theGreetingIsWrittenOnce() async throws {
+        try await withServer { port, _ in
+            for pipelined in [false, true] {
+                let client = try LineClient(port: port)
+                if pipelined { await client.send("EHLO scanner\r\nNOOP\r\nQUIT\r\n") }
+                #expect(await client.reply() == ["220 test.waybill ESMTP Waybill"])
+                if !pipelined { await client.send("EHLO scanner\r\nNOOP\r\nQUIT\r\n") }
+                let rest = await client.rest()
+                #expect(!rest.contains("220 "), "\(rest)")
+                #expect(rest.hasPrefix("250-test.waybill") && rest.contains("250 2.0.0") && rest.hasSuffix("221 2.0.0 Bye"), "\(rest)")
+            }
+        }
+    }
+
     @Test func smtplibDeliversIntoTheSpoolAndRelayingIsRefused() async throws {
         try await withServer { port, spool in
             let (status, output) = try await python(Self.smtplibScript, [String(port)])
