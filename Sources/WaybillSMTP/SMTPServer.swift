@@ -67,6 +67,12 @@ public struct SMTPServer: Sendable {
         let tls = try configuration.tls.map(Self.makeTLSContext)
         let pool = NIOThreadPool(numberOfThreads: max(1, configuration.spoolThreads))
         pool.start()
+        // Spool files made while nothing arrives, not during the first burst (Spool.stockReserve).
+        let spool = self.spool
+        let logger = self.logger
+        pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) { try spool.stockReserve() }.whenFailure { error in
+            logger.warning("could not reserve spool files ahead; each message will make its own", metadata: ["error": "\(error)"])
+        }
         do {
             try await serve(tls: tls, pool: pool, onBound: onBound)
         } catch {

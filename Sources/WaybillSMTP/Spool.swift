@@ -88,6 +88,19 @@ public struct Spool: Sendable {
         return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
+    /// Reserves up to `count` unused files ahead of the next burst of messages (blocking; the
+    /// SMTP server calls it on its thread pool when it starts). Creating a file is the largest
+    /// cost of accepting a message on this file system once other programs have deleted files
+    /// recently (see "Why recycle"); a server that made them while idle accepts its first burst
+    /// as fast as later ones, which reuse the files of routed messages. Empty files cost an
+    /// inode each, and a start removes those left unused.
+    public func stockReserve(_ count: Int = 1024) throws {
+        try reservations.stock(self, target: count)
+    }
+
+    /// Files reserved and unused.
+    public var reserved: Int { reservations.unused }
+
     /// Starts a message. Touches no file: it takes a reserved one when the message outgrows its
     /// buffer or is committed.
     public func begin() throws -> Writer {
@@ -150,13 +163,42 @@ public struct Spool: Sendable {
             return id
         }
 
-        /// Makes the next batch durable and adds it. Called with `condition` unlocked, by the one
-        /// caller that set `refilling`.
-        private func refill(_ spool: Spool) throws {
+        /// Reserves files ahead of a burst, up to `target` unused ones, in batches, while nobody
+        /// else refills: a server calls it once it starts, on a thread pool (it blocks). It stops
+        /// early when a message needs a refill meanwhile (that one makes its own batch).
+        func stock(_ spool: Spool, target: Int) throws {
+            while true {
+                condition.lock()
+                let missing = target - ids.count - recycled.count
+                guard missing > 0, !refilling else {
+                    condition.unlock()
+                    return
+                }
+                refilling = true
+                condition.unlock()
+                let outcome = Result { try refill(spool, making: min(missing, Self.batch * 2)) }
+                condition.lock()
+                refilling = false
+                condition.broadcast()
+                condition.unlock()
+                try outcome.get()
+            }
+        }
+
+        /// The files kept unused, for tests and the log.
+        var unused: Int {
+            condition.lock()
+            defer { condition.unlock() }
+            return ids.count + recycled.count
+        }
+
+        /// Makes the next batch durable and adds it (`making` new files, else enough for a batch).
+        /// Called with `condition` unlocked, by the one caller that set `refilling`.
+        private func refill(_ spool: Spool, making count: Int? = nil) throws {
             condition.lock()
             let reused = recycled
             recycled = []
-            let names = (0..<max(0, Self.batch - ids.count - reused.count)).map { _ in nextID() }
+            let names = (0..<max(0, count ?? (Self.batch - ids.count - reused.count))).map { _ in nextID() }
             condition.unlock()
             var made = reused
             var failure: (any Error)?

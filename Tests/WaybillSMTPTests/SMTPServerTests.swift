@@ -67,6 +67,55 @@ import WaybillSMTP
         }
     }
 
+    /// Two whole transactions in one write (PIPELINING lets a client send MAIL, RCPT and DATA
+    /// without waiting, and a careless one sends the next message too): the bytes after the first
+    /// message's dot wait while it is committed, then run; every command gets its reply in order.
+    /// The first message is larger than the writer's buffer, so it is also flushed mid-DATA.
+    @Test func pipelinedMessagesWaitForTheCommitBeforeThem() async throws {
+        try await withServer(maximumMessageSize: 2_000_000) { port, spool in
+            let large = String(repeating: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", count: 6000)
+            let client = try LineClient(port: port)
+            #expect(await client.reply().first?.hasPrefix("220 ") == true)
+            await client.send(
+                "EHLO scanner\r\nMAIL FROM:<a@x>\r\nRCPT TO:<scan@localhost>\r\nDATA\r\nSubject: one\r\n\r\n\(large).\r\n"
+                    + "MAIL FROM:<b@x>\r\nRCPT TO:<scan@localhost>\r\nDATA\r\nSubject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n")
+            var codes: [String] = []
+            var queued: [String] = []
+            while true {
+                let reply = await client.reply()
+                guard let last = reply.last else { break }
+                codes.append(String(last.prefix(3)))
+                if last.hasPrefix("250 2.0.0 Ok: queued as ") { queued.append(String(last.dropFirst("250 2.0.0 Ok: queued as ".count))) }
+            }
+            #expect(codes == ["250", "250", "250", "354", "250", "250", "250", "354", "250", "221"])
+            #expect(spool.pending() == queued && queued.count == 2)
+            let bodies = try queued.map { try String(contentsOf: spool.messageURL($0), encoding: .utf8) }
+            #expect(bodies.first == "Subject: one\r\n\r\n\(large)")
+            #expect(bodies.last == "Subject: two\r\n\r\nsecond\r\n")
+        }
+    }
+
+    /// A server that stops tells each client so (421), rather than dropping the connection.
+    @Test func aStoppingServerSays421() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory() + "waybill-smtp-\(UUID().uuidString)")
+        let server = SMTPServer(
+            host: "127.0.0.1", port: 0,
+            configuration: SMTPConfiguration(hostname: "test.waybill", maximumMessageSize: 1_000_000, greetingDelay: .zero),
+            spool: try Spool(directory: directory), recipientPolicy: { (_: String) in .accept })
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let task = Task { try await server.run { continuation.yield($0) } }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        let client = try LineClient(port: port)
+        #expect(await client.reply().first?.hasPrefix("220 ") == true)
+        await client.send("EHLO scanner\r\n")
+        #expect(await client.reply().last?.hasPrefix("250 ") == true)
+        task.cancel()
+        let rest = await client.rest()
+        #expect(rest.hasSuffix("421 4.3.2 test.waybill Service shutting down; try again later"), "\(rest)")
+        try await task.value
+    }
+
     @Test func smtplibDeliversIntoTheSpoolAndRelayingIsRefused() async throws {
         try await withServer { port, spool in
             let (status, output) = try await python(Self.smtplibScript, [String(port)])

@@ -160,6 +160,32 @@ import WaybillSMTP
         #expect(spool.pending() == ids)
     }
 
+    /// A server stocks reserved files while idle; messages then take them (no file is created
+    /// during the burst), ids stay in order, and a restart removes those never used.
+    @Test func aReserveIsMadeAheadAndUsed() throws {
+        let spool = try Spool(directory: directory)
+        let queue = directory.appendingPathComponent("queue").path
+        try spool.stockReserve(100)
+        #expect(spool.reserved == 100)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue).count == 100)
+        #expect(spool.pending().isEmpty)
+        try spool.stockReserve(100)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue).count == 100, "a second call adds nothing")
+        let envelope = SMTPEnvelope(helo: "h", sender: "s@x", recipients: ["scan@x"], declaredSize: nil)
+        var ids: [String] = []
+        for index in 0..<80 {
+            let writer = try spool.begin()
+            try writer.write(Array("message \(index)".utf8))
+            ids.append(try writer.commit(envelope: envelope))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue).count == 100, "80 reserved files became messages")
+        #expect(spool.reserved == 20)
+        #expect(spool.pending() == ids && ids == ids.sorted())
+        let restarted = try Spool(directory: directory)
+        #expect(restarted.pending() == ids)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: queue).count == 80)
+    }
+
     /// An envelope too big for the file system's attributes (ext4: one block) goes beside the
     /// message as JSON, and everything else works the same.
     @Test func aLargeEnvelopeFallsBackToAJSONFile() throws {
