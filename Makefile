@@ -6,7 +6,7 @@ DATA_DIR ?= ./waybill-data
 
 # Every system package the build, the tests and the benchmarks need.
 APT_PACKAGES := pkg-config libsqlite3-dev libcairo2-dev librsvg2-dev libzint-dev libqrencode-dev libpoppler-glib-dev \
-	libzbar-dev zbar-tools poppler-utils fonts-dejavu-core fonts-dejavu-extra libpango1.0-dev libturbojpeg0-dev libpng-dev libtiff-dev libgmime-3.0-dev swaks openssl python3-reportlab python3-pil python3-zxing-cpp qpdf python3-aiosmtpd chromium chromium-driver python3-selenium python3-prometheus-client
+	libzbar-dev zbar-tools poppler-utils fonts-dejavu-core fonts-dejavu-extra libpango1.0-dev libharfbuzz-dev zlib1g-dev libturbojpeg0-dev libpng-dev libtiff-dev libgmime-3.0-dev swaks openssl python3-reportlab python3-pil python3-zxing-cpp qpdf python3-aiosmtpd chromium chromium-driver python3-selenium python3-prometheus-client
 
 .PHONY: all deps build release test run demo bench bench-sheets bench-decode bench-smtp install clean
 

@@ -19,6 +19,8 @@ public final class SheetRenderer {
 
     private let encoder: BarcodeEncoder
     private var layouts: [String: Layout] = [:]
+    /// The writer for compiled templates; nil renders everything through cairo.
+    private let direct: DirectSheetWriter?
 
     struct Layout {
         var width: Double
@@ -32,9 +34,15 @@ public final class SheetRenderer {
         var staticLayer: OpaquePointer?
     }
 
-    public init() throws(WaybillError) {
+    /// `directPDF`: write compiled templates' PDFs with `DirectSheetWriter` (the default) rather
+    /// than cairo; both draw the same sheet (`SheetWriterTests` compares them).
+    public init(directPDF: Bool = true) throws(WaybillError) {
         encoder = try BarcodeEncoder()
+        direct = directPDF ? DirectSheetWriter() : nil
     }
+
+    /// Why the last render did not use the direct writer, if it declined; nil when it did.
+    var directDeclined: String? { direct?.lastDeclined }
 
     deinit {
         for layout in layouts.values { if let surface = layout.staticLayer { cairo_surface_destroy(surface) } }
@@ -48,10 +56,14 @@ public final class SheetRenderer {
             ? ".\(UUID().uuidString).pdf.tmp"
             : (path as NSString).deletingLastPathComponent + "/.\(UUID().uuidString).pdf.tmp"
         do throws(WaybillError) {
-            guard let surface = cairo_pdf_surface_create(temporary, 612, 792) else {
-                throw WaybillError(.ioError, "cannot create \(temporary)")
+            if let bytes = try renderDirect(sheets, template: template) {
+                try Self.write(bytes, to: temporary)
+            } else {
+                guard let surface = cairo_pdf_surface_create(temporary, 612, 792) else {
+                    throw WaybillError(.ioError, "cannot create \(temporary)")
+                }
+                try render(sheets, template: template, surface: surface)
             }
-            try render(sheets, template: template, surface: surface)
             guard rename(temporary, path) == 0 else {
                 throw WaybillError(.ioError, "cannot write \(path): \(String(cString: strerror(errno)))")
             }
@@ -63,6 +75,36 @@ public final class SheetRenderer {
 
     /// Renders into memory (for the web app and tests).
     public func renderPDF(_ sheets: [SheetContent], template: SheetTemplate) throws(WaybillError) -> Data {
+        guard !sheets.isEmpty else { throw WaybillError(.renderFailed, "no sheets to render") }
+        if let bytes = try renderDirect(sheets, template: template) { return Data(bytes) }
+        return try Self.cairoPDF(width: 612, height: 792) { surface throws(WaybillError) in
+            try render(sheets, template: template, surface: surface)
+        }
+    }
+
+    private func renderDirect(_ sheets: [SheetContent], template: SheetTemplate) throws(WaybillError) -> [UInt8]? {
+        guard let direct, let compiled = template.compiled else { return nil }
+        let layout = try staticLayout(compiled, template: template)
+        return try direct.render(sheets, compiled: compiled, template: template, layout: layout, encoder: encoder)
+    }
+
+    private static func write(_ bytes: [UInt8], to path: String) throws(WaybillError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw WaybillError(.ioError, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw WaybillError(.ioError, "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+
+    /// A cairo PDF surface writing into memory, handed to `draw` (which must finish or destroy it).
+    static func cairoPDF(width: Double, height: Double, _ draw: (OpaquePointer) throws(WaybillError) -> Void) throws(WaybillError) -> Data {
         let sink = PDFSink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
         let surface = cairo_pdf_surface_create_for_stream(
@@ -70,12 +112,40 @@ public final class SheetRenderer {
                 guard let closure, let data else { return CAIRO_STATUS_WRITE_ERROR }
                 Unmanaged<PDFSink>.fromOpaque(closure).takeUnretainedValue().bytes.append(data, count: Int(length))
                 return CAIRO_STATUS_SUCCESS
-            }, context, 612, 792)
+            }, context, width, height)
         guard let surface else { throw WaybillError(.renderFailed, "cairo could not create a PDF surface") }
         try withExtendedLifetime(sink) { () throws(WaybillError) in
-            try render(sheets, template: template, surface: surface)
+            try draw(surface)
         }
         return sink.bytes
+    }
+
+    /// A compiled template's artwork (its text taken out) as a one-page PDF, drawn by librsvg.
+    static func renderArtwork(_ compiled: CompiledTemplate, template: SheetTemplate, width: Double, height: Double) throws(WaybillError)
+        -> [UInt8]
+    {
+        var error: UnsafeMutablePointer<GError>?
+        let handle = compiled.staticSVG.withUnsafeBytes {
+            rsvg_handle_new_from_data($0.baseAddress?.assumingMemoryBound(to: UInt8.self), gsize($0.count), &error)
+        }
+        guard let handle else {
+            throw WaybillError(.templateMalformed, "template \(template.path) is not valid SVG: \(Self.take(error))")
+        }
+        defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
+        rsvg_handle_set_dpi(handle, 72)
+        let data = try cairoPDF(width: width, height: height) { surface throws(WaybillError) in
+            defer { cairo_surface_destroy(surface) }
+            guard let cr = cairo_create(surface) else { throw WaybillError(.renderFailed, "cairo_create failed") }
+            defer { cairo_destroy(cr) }
+            var viewport = RsvgRectangle(x: 0, y: 0, width: width, height: height)
+            guard rsvg_handle_render_document(handle, cr, &viewport, &error) != 0 else {
+                throw WaybillError(.templateMalformed, "template \(template.path) could not be drawn: \(Self.take(error))")
+            }
+            cairo_show_page(cr)
+            cairo_surface_finish(surface)
+            try check(cairo_surface_status(surface), "writing the artwork")
+        }
+        return Array(data)
     }
 
     private final class PDFSink {
@@ -228,7 +298,7 @@ public final class SheetRenderer {
             code128Box: try box(SheetTemplate.code128ElementID))
     }
 
-    /// The QR as the largest square that fits the box, quiet zone included.
+    /// The QR, placed by `qrPlacement`.
     ///
     /// Both codes are drawn as 1-bit stencil masks (`/ImageMask`) painted black: the PDF carries
     /// a few hundred bytes of bits per code instead of hundreds of rectangles. As rectangles the
@@ -238,32 +308,55 @@ public final class SheetRenderer {
     private func drawQR(_ matrix: ModuleMatrix, in box: RsvgRectangle, cr: OpaquePointer, template: SheetTemplate)
         throws(WaybillError)
     {
+        let place = try Self.qrPlacement(matrix, in: box, template: template)
+        paintWhite(place.background, cr: cr)
+        // One stencil pixel per module: nearest-neighbour scaling keeps the modules square.
+        try paintStencil(
+            matrix, pixelsPerModule: 1, x: place.code.x, y: place.code.y, width: place.code.width, height: place.code.height, cr: cr)
+    }
+
+    /// Where a code goes: the white area under it (quiet zones included) and the code itself.
+    struct Placement {
+        var background: RsvgRectangle
+        var code: RsvgRectangle
+    }
+
+    /// The QR as the largest square that fits the box, quiet zone included.
+    static func qrPlacement(_ matrix: ModuleMatrix, in box: RsvgRectangle, template: SheetTemplate) throws(WaybillError) -> Placement {
         let side = min(box.width, box.height)
-        let module = side / (Double(matrix.columns) + 2 * Self.qrQuietModules)
-        guard module >= Self.minimumQRModule else {
+        let module = side / (Double(matrix.columns) + 2 * qrQuietModules)
+        guard module >= minimumQRModule else {
             throw WaybillError(
                 .templateMalformed,
-                "template \(template.path): the #\(SheetTemplate.qrElementID) box is too small for \(Self.minimumQRModule)-pt QR modules")
+                "template \(template.path): the #\(SheetTemplate.qrElementID) box is too small for \(minimumQRModule)-pt QR modules")
         }
         let left = box.x + (box.width - side) / 2
         let top = box.y + (box.height - side) / 2
-        paintWhite(x: left, y: top, width: side, height: side, cr: cr)
-        // One stencil pixel per module: nearest-neighbour scaling keeps the modules square.
-        try paintStencil(
-            matrix, pixelsPerModule: 1, x: left + Self.qrQuietModules * module, y: top + Self.qrQuietModules * module,
-            width: Double(matrix.columns) * module, height: Double(matrix.rows) * module, cr: cr)
+        return Placement(
+            background: RsvgRectangle(x: left, y: top, width: side, height: side),
+            code: RsvgRectangle(
+                x: left + qrQuietModules * module, y: top + qrQuietModules * module, width: Double(matrix.columns) * module,
+                height: Double(matrix.rows) * module))
+    }
+
+    /// Code 128 stretched to the box width, quiet zones inside the box, bars the box's full height.
+    static func code128Placement(_ matrix: ModuleMatrix, in box: RsvgRectangle, template: SheetTemplate) throws(WaybillError) -> Placement {
+        let module = box.width / (Double(matrix.columns) + 2 * code128QuietModules)
+        guard module >= 0.9 else {
+            throw WaybillError(
+                .templateMalformed, "template \(template.path): the #\(SheetTemplate.code128ElementID) box is too narrow for the Code 128")
+        }
+        return Placement(
+            background: box,
+            code: RsvgRectangle(x: box.x + code128QuietModules * module, y: box.y, width: Double(matrix.columns) * module, height: box.height))
     }
 
     /// Code 128 stretched to the box width, quiet zones inside the box, bars the box's full height.
     private func drawCode128(_ matrix: ModuleMatrix, in box: RsvgRectangle, cr: OpaquePointer, template: SheetTemplate)
         throws(WaybillError)
     {
-        let module = box.width / (Double(matrix.columns) + 2 * Self.code128QuietModules)
-        guard module >= 0.9 else {
-            throw WaybillError(
-                .templateMalformed, "template \(template.path): the #\(SheetTemplate.code128ElementID) box is too narrow for the Code 128")
-        }
-        paintWhite(x: box.x, y: box.y, width: box.width, height: box.height, cr: cr)
+        let place = try Self.code128Placement(matrix, in: box, template: template)
+        paintWhite(place.background, cr: cr)
         // One row, 8 pixels per module, interpolated. 8 pixels is about 600 dpi at this module
         // width, so a printer places bar edges within a device pixel, as it would a vector's. The
         // interpolation matters when a renderer scales down (a 100-dpi preview or test): it
@@ -271,9 +364,8 @@ public final class SheetRenderer {
         // it, 1.5-pixel bars round to 1 or 2 and Code 128 stops reading; drawn as a dashed
         // stroke, poppler's stroke adjustment does the same.
         try paintStencil(
-            matrix, pixelsPerModule: Self.code128StencilPixelsPerModule, rows: 1, smooth: true,
-            x: box.x + Self.code128QuietModules * module, y: box.y, width: Double(matrix.columns) * module,
-            height: box.height, cr: cr)
+            matrix, pixelsPerModule: Self.code128StencilPixelsPerModule, rows: 1, smooth: true, x: place.code.x, y: place.code.y,
+            width: place.code.width, height: place.code.height, cr: cr)
     }
 
     static let code128StencilPixelsPerModule = 8
@@ -324,13 +416,13 @@ public final class SheetRenderer {
         return surface
     }
 
-    private func paintWhite(x: Double, y: Double, width: Double, height: Double, cr: OpaquePointer) {
-        cairo_rectangle(cr, x, y, width, height)
+    private func paintWhite(_ box: RsvgRectangle, cr: OpaquePointer) {
+        cairo_rectangle(cr, box.x, box.y, box.width, box.height)
         cairo_set_source_rgb(cr, 1, 1, 1)
         cairo_fill(cr)
     }
 
-    private static func check(_ status: cairo_status_t, _ step: String) throws(WaybillError) {
+    static func check(_ status: cairo_status_t, _ step: String) throws(WaybillError) {
         guard status == CAIRO_STATUS_SUCCESS else {
             throw WaybillError(.renderFailed, "cairo failed \(step): \(String(cString: cairo_status_to_string(status)))")
         }

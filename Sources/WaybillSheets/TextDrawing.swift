@@ -9,14 +9,25 @@ import WaybillCore
 /// (absolute `x`/`y` start a new text chunk, `dx`/`dy` shift), `text-anchor` per chunk, and
 /// white space collapsed unless `xml:space="preserve"`.
 ///
-/// One per cairo context: it owns a Pango context bound to it, freed in `deinit`.
+/// One per cairo context (`init(cr:)`: it owns a Pango context bound to it), or one per
+/// direct PDF writer (`init(fontMap:)`: laid out only, drawn by `DirectSheetWriter`); the Pango
+/// context is freed in `deinit`.
 final class TextDrawing {
-    private let cr: OpaquePointer
+    private let cr: OpaquePointer?
     private let context: OpaquePointer
 
-    init(cr: OpaquePointer) {
+    convenience init(cr: OpaquePointer) {
+        self.init(context: pango_cairo_create_context(cr), cr: cr)
+    }
+
+    /// Layout only, in the font map's fonts (the writer embeds them itself).
+    convenience init(fontMap: UnsafeMutablePointer<PangoFontMap>) {
+        self.init(context: pango_font_map_create_context(fontMap), cr: nil)
+    }
+
+    private init(context: OpaquePointer, cr: OpaquePointer?) {
         self.cr = cr
-        context = pango_cairo_create_context(cr)
+        self.context = context
         // Vector output: no hinting, unrounded positions, as librsvg sets them.
         let options = cairo_font_options_create()
         cairo_font_options_set_hint_style(options, CAIRO_HINT_STYLE_NONE)
@@ -29,23 +40,29 @@ final class TextDrawing {
 
     deinit { g_object_unref(UnsafeMutableRawPointer(context)) }
 
-    private struct Placed {
+    /// One Pango layout (one line, one style) and where its top-left corner goes, in the text
+    /// element's coordinates. Owns the layout.
+    final class Placed {
         let layout: OpaquePointer
-        var x: Double
+        fileprivate(set) var x: Double
         let y: Double
-        let baseline: Double
         let style: TextStyle
+
+        fileprivate init(layout: OpaquePointer, x: Double, y: Double, style: TextStyle) {
+            self.layout = layout
+            self.x = x
+            self.y = y
+            self.style = style
+        }
+
+        deinit { g_object_unref(UnsafeMutableRawPointer(layout)) }
     }
 
+    /// Draws through the cairo context this was made with.
     func draw(_ text: CompiledTemplate.TextElement, values: [String: Any], viewport: Affine, template: String)
         throws(WaybillError)
     {
-        let runs: [TextFragment.Run]
-        do {
-            runs = try TextFragment.parse(text.content.render(values))
-        } catch {
-            throw WaybillError(.templateMalformed, "template \(template): a text element renders to malformed XML: \(error)")
-        }
+        guard let cr else { return }
         cairo_save(cr)
         defer { cairo_restore(cr) }
         var matrix = cairo_matrix_t()
@@ -53,9 +70,23 @@ final class TextDrawing {
         cairo_matrix_init(&matrix, transform.a, transform.b, transform.c, transform.d, transform.e, transform.f)
         cairo_transform(cr, &matrix)
         pango_cairo_update_context(cr, context)
+        for run in try place(text, values: values, template: template) {
+            guard let fill = run.style.fill else { continue }
+            cairo_set_source_rgba(cr, fill.red, fill.green, fill.blue, run.style.fillOpacity)
+            cairo_move_to(cr, run.x, run.y)
+            pango_cairo_show_layout(cr, run.layout)
+        }
+    }
 
+    /// Lays the element out: each run's layout with its top-left corner (anchors applied).
+    func place(_ text: CompiledTemplate.TextElement, values: [String: Any], template: String) throws(WaybillError) -> [Placed] {
+        let runs: [TextFragment.Run]
+        do {
+            runs = try TextFragment.parse(text.content.render(values))
+        } catch {
+            throw WaybillError(.templateMalformed, "template \(template): a text element renders to malformed XML: \(error)")
+        }
         var placed: [[Placed]] = [[]]
-        defer { for chunk in placed { for run in chunk { g_object_unref(UnsafeMutableRawPointer(run.layout)) } } }
         var pen = (x: text.x, y: text.y)
         let strings = Self.collapseWhiteSpace(runs.map(\.text), preserve: text.style.preserveSpace)
         for (run, string) in zip(runs, strings) {
@@ -80,9 +111,11 @@ final class TextDrawing {
             var height: Int32 = 0
             pango_layout_get_size(layout, &width, &height)
             let baseline = Double(pango_layout_get_baseline(layout)) / Double(PANGO_SCALE)
-            placed[placed.count - 1].append(Placed(layout: layout, x: pen.x, y: pen.y, baseline: baseline, style: style))
+            // From the baseline origin to the layout's top-left corner.
+            placed[placed.count - 1].append(Placed(layout: layout, x: pen.x, y: pen.y - baseline, style: style))
             pen.x += Double(width) / Double(PANGO_SCALE)
         }
+        var result: [Placed] = []
         for chunk in placed where !chunk.isEmpty {
             let start = chunk[0].x
             let last = chunk[chunk.count - 1]
@@ -97,12 +130,11 @@ final class TextDrawing {
             case .end: shift = -(end - start)
             }
             for run in chunk {
-                guard let fill = run.style.fill else { continue }
-                cairo_set_source_rgba(cr, fill.red, fill.green, fill.blue, run.style.fillOpacity)
-                cairo_move_to(cr, run.x + shift, run.y - run.baseline)
-                pango_cairo_show_layout(cr, run.layout)
+                run.x += shift
+                result.append(run)
             }
         }
+        return result
     }
 
     private func makeLayout(_ string: String, style: TextStyle) -> OpaquePointer {

@@ -19,10 +19,11 @@ import WaybillScan
         return SheetContent(directive: directive, token: try keys.sign(directive.id), scanAddress: "scan@example.com")
     }
 
-    /// Renders with and without the split and compares the pages pixel by pixel.
+    /// Renders with and without the split, both through cairo, and compares the pages pixel by
+    /// pixel. (The direct writer is compared with this cairo path in `SheetWriterTests`.)
     func differingPixels(_ path: String, dpi: Double = 100) throws -> (Int, Int) {
         let sheet = try content()
-        let fast = try SheetRenderer().renderPDF([sheet], template: try SheetTemplate(path: path))
+        let fast = try SheetRenderer(directPDF: false).renderPDF([sheet], template: try SheetTemplate(path: path))
         let reference = try SheetRenderer().renderPDF([sheet], template: try SheetTemplate(path: path, split: false))
         let a = try PDFDocument(data: fast).render(page: 0, dpi: dpi)
         let b = try PDFDocument(data: reference).render(page: 0, dpi: dpi)
