@@ -24,8 +24,8 @@ import WaybillCore
 final class DirectSheetWriter {
     private let fontMap: UnsafeMutablePointer<PangoFontMap>
     private let text: TextDrawing
-    /// HarfBuzz faces seen, by pointer (stable while the font map lives), to their index in
-    /// `fonts`; nil where a face could not be subset.
+    /// HarfBuzz faces seen, to their index in `fonts` (nil where a face could not be subset).
+    /// Each key holds a reference to its face, so no other face can take its address.
     private var faceIndex: [OpaquePointer: Int?] = [:]
     private var fonts: [PDFFont] = []
     /// Per template path: its page, or nil when this writer cannot draw it.
@@ -54,7 +54,10 @@ final class DirectSheetWriter {
         text = TextDrawing(fontMap: fontMap)
     }
 
-    deinit { g_object_unref(UnsafeMutableRawPointer(fontMap)) }
+    deinit {
+        for face in faceIndex.keys { hb_face_destroy(face) }
+        g_object_unref(UnsafeMutableRawPointer(fontMap))
+    }
 
     private struct Declined: Error {
         let reason: String
@@ -195,12 +198,12 @@ final class DirectSheetWriter {
         guard runs.contains(where: { $0.style.fill != nil }) else { return }
         // Element space to PDF space: the element's transform, then the page flipped (PDF's y is up).
         let matrix = Affine(a: 1, b: 0, c: 0, d: -1, e: 0, f: height).concatenating(transform)
-        out += Array("q ".utf8)
+        out.append(contentsOf: "q ".utf8)
         for value in [matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f] {
             PDFNumber.append(value, to: &out)
             out.append(0x20)
         }
-        out += Array("cm\n".utf8)
+        out.append(contentsOf: "cm\n".utf8)
         for run in runs {
             guard let fill = run.style.fill else { continue }
             guard run.style.fillOpacity >= 1 else { throw Declined(reason: "translucent text") }
@@ -208,10 +211,10 @@ final class DirectSheetWriter {
                 PDFNumber.append(value, to: &out)
                 out.append(0x20)
             }
-            out += Array("rg\n".utf8)
+            out.append(contentsOf: "rg\n".utf8)
             try emitLayout(run, into: &out, fonts: &used)
         }
-        out += Array("Q\n".utf8)
+        out.append(contentsOf: "Q\n".utf8)
     }
 
     private func emitLayout(_ run: TextDrawing.Placed, into out: inout [UInt8], fonts used: inout Set<Int>) throws {
@@ -233,13 +236,13 @@ final class DirectSheetWriter {
             var logical = PangoRectangle()
             pango_layout_iter_get_run_extents(iterator, nil, &logical)
             let baseline = Double(pango_layout_iter_get_baseline(iterator)) / scale
-            out += Array("BT /F\(index) ".utf8)
+            out.append(contentsOf: "BT /F\(index) ".utf8)
             PDFNumber.append(size, to: &out)
-            out += Array(" Tf 1 0 0 -1 ".utf8)
+            out.append(contentsOf: " Tf 1 0 0 -1 ".utf8)
             PDFNumber.append(run.x + Double(logical.x) / scale, to: &out)
             out.append(0x20)
             PDFNumber.append(run.y + baseline, to: &out)
-            out += Array(" Tm [".utf8)
+            out.append(contentsOf: " Tm [".utf8)
             // Where Pango puts each glyph (its pen position plus its offset; letter spacing is
             // half an offset, half an advance) against where the PDF's text position stands
             // after the last glyph's width: the difference is the TJ adjustment before it.
@@ -258,11 +261,11 @@ final class DirectSheetWriter {
                     PDFNumber.append((current - target) * 1000 / size, to: &out)
                 }
                 out.append(0x3C)  // <
-                out += Array(PDFFont.hex4(info.glyph).utf8)
+                PDFNumber.appendHex4(info.glyph, to: &out)
                 out.append(0x3E)  // >
                 current = target + width * size / 1000
             }
-            out += Array("] TJ ET\n".utf8)
+            out.append(contentsOf: "] TJ ET\n".utf8)
         } while pango_layout_iter_next_run(iterator) != 0
     }
 
@@ -274,6 +277,7 @@ final class DirectSheetWriter {
             guard let known else { throw Declined(reason: "a font HarfBuzz cannot subset") }
             return known
         }
+        hb_face_reference(face)
         guard let font = PDFFont(face: face) else {
             faceIndex[face] = .some(nil)
             throw Declined(reason: "a font HarfBuzz cannot subset")
@@ -297,18 +301,18 @@ final class DirectSheetWriter {
             }
         }
         // White under each code, then the stencil painted black (image space: first row on top).
-        out += Array("1 1 1 rg ".utf8)
+        out.append(contentsOf: "1 1 1 rg ".utf8)
         rectangle(qrPlace.background.x, qrPlace.background.y, qrPlace.background.width, qrPlace.background.height)
-        out += Array("re f ".utf8)
+        out.append(contentsOf: "re f ".utf8)
         rectangle(barPlace.background.x, barPlace.background.y, barPlace.background.width, barPlace.background.height)
-        out += Array("re f\n".utf8)
+        out.append(contentsOf: "re f\n".utf8)
         for (name, place) in [("Qr", qrPlace.code), ("Bc", barPlace.code)] {
-            out += Array("q 0 0 0 rg ".utf8)
+            out.append(contentsOf: "q 0 0 0 rg ".utf8)
             for value in [place.width, 0, 0, place.height, place.x, page.height - place.y - place.height] {
                 PDFNumber.append(value, to: &out)
                 out.append(0x20)
             }
-            out += Array("cm /\(name) Do Q\n".utf8)
+            out.append(contentsOf: "cm /\(name) Do Q\n".utf8)
         }
     }
 
@@ -417,14 +421,14 @@ struct PDFFile {
 
     mutating func object(_ number: Int, _ body: String) {
         offsets[number] = bytes.count
-        bytes += Array("\(number) 0 obj\n\(body)\nendobj\n".utf8)
+        bytes.append(contentsOf: "\(number) 0 obj\n\(body)\nendobj\n".utf8)
     }
 
     mutating func stream(_ number: Int, _ dictionary: String, _ data: [UInt8]) {
         offsets[number] = bytes.count
-        bytes += Array("\(number) 0 obj\n<< \(dictionary) /Length \(data.count) >>\nstream\n".utf8)
+        bytes.append(contentsOf: "\(number) 0 obj\n<< \(dictionary) /Length \(data.count) >>\nstream\n".utf8)
         bytes += data
-        bytes += Array("\nendstream\nendobj\n".utf8)
+        bytes.append(contentsOf: "\nendstream\nendobj\n".utf8)
     }
 
     mutating func finish(root: Int, info: Int) -> [UInt8] {
