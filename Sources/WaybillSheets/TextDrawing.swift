@@ -148,12 +148,16 @@ final class TextDrawing {
         pango_font_description_set_stretch(description, PangoStretch(rawValue: UInt32(style.stretch.rawValue)))
         pango_layout_set_font_description(layout, description)
         pango_font_description_free(description)
+        // No ligatures: a sheet's text is names, addresses and ids, read letter by letter (an
+        // "fi" in a mailbox name should look like f and i), and with one glyph per character the
+        // direct writer can draw every line of it (`DirectSheetWriter`).
+        let attributes = pango_attr_list_new()
+        pango_attr_list_insert(attributes, pango_attr_font_features_new("liga=0,clig=0"))
         if style.letterSpacing != 0 {
-            let attributes = pango_attr_list_new()
             pango_attr_list_insert(attributes, pango_attr_letter_spacing_new(Int32(style.letterSpacing * Double(PANGO_SCALE))))
-            pango_layout_set_attributes(layout, attributes)
-            pango_attr_list_unref(attributes)
         }
+        pango_layout_set_attributes(layout, attributes)
+        pango_attr_list_unref(attributes)
         return layout
     }
 

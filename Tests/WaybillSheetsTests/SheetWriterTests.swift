@@ -89,6 +89,16 @@ import WaybillScan
         #expect(renderer.directDeclined == nil)
     }
 
+    /// Ligatures are off (every glyph has one character), so words like "office" and "filing"
+    /// stay on the direct path.
+    @Test func commonWordsStayOnTheDirectPath() throws {
+        let renderer = try SheetRenderer()
+        let content = try sheet(title: "Office filing: affluent flows", notes: "fjord fi fl ff ffi ffl Th")
+        let pdf = try renderer.renderPDF([content], template: template(.letter))
+        #expect(renderer.directDeclined == nil, "\(renderer.directDeclined ?? "")")
+        #expect(try extractText(pdf).contains("Office filing: affluent flows"))
+    }
+
     /// A stack: one file, the fonts and artwork once, one page per sheet, each with its own codes.
     @Test func aStackSharesItsFonts() throws {
         let sheets = try (0..<20).map { try sheet(title: "Sheet \($0)") }
