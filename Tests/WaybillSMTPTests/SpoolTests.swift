@@ -186,6 +186,22 @@ import WaybillSMTP
         #expect(try FileManager.default.contentsOfDirectory(atPath: queue).count == 80)
     }
 
+    /// The envelope's hand-written JSON is what JSONDecoder reads back, odd characters included.
+    @Test func envelopeJSONRoundTrips() throws {
+        let envelopes = [
+            SMTPEnvelope(helo: "h", sender: "", recipients: [], declaredSize: nil),
+            SMTPEnvelope(
+                helo: "scan\"er\\1\u{1}\t", sender: "\"quoted local\"@example.com", recipients: ["scan@localhost", "zoë@例え.jp"],
+                declaredSize: 12_345, authenticatedUser: "canon\nmf", clientAddress: "::ffff:10.0.0.5"),
+        ]
+        for envelope in envelopes {
+            #expect(try JSONDecoder().decode(SMTPEnvelope.self, from: envelope.json) == envelope)
+            let object = try #require(try JSONSerialization.jsonObject(with: envelope.json) as? [String: Any])
+            let reference = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(envelope)) as? [String: Any])
+            #expect(Set(object.keys) == Set(reference.keys))
+        }
+    }
+
     /// An envelope too big for the file system's attributes (ext4: one block) goes beside the
     /// message as JSON, and everything else works the same.
     @Test func aLargeEnvelopeFallsBackToAJSONFile() throws {
