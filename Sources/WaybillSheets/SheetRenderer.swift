@@ -120,10 +120,8 @@ public final class SheetRenderer {
         return sink.bytes
     }
 
-    /// A compiled template's artwork (its text taken out) as a one-page PDF, drawn by librsvg.
-    static func renderArtwork(_ compiled: CompiledTemplate, template: SheetTemplate, width: Double, height: Double) throws(WaybillError)
-        -> [UInt8]
-    {
+    /// A compiled template's artwork (its text taken out) loaded by librsvg at 72 dpi; the caller unrefs it.
+    static func artworkHandle(_ compiled: CompiledTemplate, template: SheetTemplate) throws(WaybillError) -> UnsafeMutablePointer<RsvgHandle> {
         var error: UnsafeMutablePointer<GError>?
         let handle = compiled.staticSVG.withUnsafeBytes {
             rsvg_handle_new_from_data($0.baseAddress?.assumingMemoryBound(to: UInt8.self), gsize($0.count), &error)
@@ -131,8 +129,17 @@ public final class SheetRenderer {
         guard let handle else {
             throw WaybillError(.templateMalformed, "template \(template.path) is not valid SVG: \(Self.take(error))")
         }
-        defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
         rsvg_handle_set_dpi(handle, 72)
+        return handle
+    }
+
+    /// A compiled template's artwork (its text taken out) as a one-page PDF, drawn by librsvg.
+    static func renderArtwork(_ compiled: CompiledTemplate, template: SheetTemplate, width: Double, height: Double) throws(WaybillError)
+        -> [UInt8]
+    {
+        let handle = try Self.artworkHandle(compiled, template: template)
+        defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
+        var error: UnsafeMutablePointer<GError>?
         let data = try cairoPDF(width: width, height: height) { surface throws(WaybillError) in
             defer { cairo_surface_destroy(surface) }
             guard let cr = cairo_create(surface) else { throw WaybillError(.renderFailed, "cairo_create failed") }
@@ -218,15 +225,9 @@ public final class SheetRenderer {
 
     private func staticLayout(_ compiled: CompiledTemplate, template: SheetTemplate) throws(WaybillError) -> Layout {
         if let cached = layouts[template.path] { return cached }
-        var error: UnsafeMutablePointer<GError>?
-        let handle = compiled.staticSVG.withUnsafeBytes {
-            rsvg_handle_new_from_data($0.baseAddress?.assumingMemoryBound(to: UInt8.self), gsize($0.count), &error)
-        }
-        guard let handle else {
-            throw WaybillError(.templateMalformed, "template \(template.path) is not valid SVG: \(Self.take(error))")
-        }
+        let handle = try Self.artworkHandle(compiled, template: template)
         defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
-        rsvg_handle_set_dpi(handle, 72)
+        var error: UnsafeMutablePointer<GError>?
         var layout = try measure(handle, template: template)
         var hasWidth: gboolean = 0
         var hasHeight: gboolean = 0
