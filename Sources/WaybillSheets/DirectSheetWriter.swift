@@ -28,6 +28,7 @@ final class DirectSheetWriter {
     /// Each key holds a reference to its face, so no other face can take its address.
     private var faceIndex: [OpaquePointer: Int?] = [:]
     private var fonts: [PDFFont] = []
+    private let deflater = Deflater()
     /// Per template path: its page, or nil when this writer cannot draw it.
     private var pages: [String: StaticPage?] = [:]
 
@@ -384,7 +385,7 @@ final class DirectSheetWriter {
                 /Resources << /XObject << /Art \(art) 0 R /Qr \(qr) 0 R /Bc \(bars) 0 R >> /Font << \(fontResources) >> >> \
                 /Group << /Type /Group /S /Transparency /I true /CS /DeviceRGB >> >>
                 """)
-            guard let deflated = PDFFont.deflate(content) else { throw WaybillError(.renderFailed, "zlib could not compress a page") }
+            guard let deflated = deflater.deflate(content) else { throw WaybillError(.renderFailed, "zlib could not compress a page") }
             pdf.stream(stream, "/Filter /FlateDecode", deflated)
             // The QR: one pixel a module, scaled sharp. The Code 128: one row, 8 pixels a module,
             // interpolated (see `SheetRenderer.drawCode128`).

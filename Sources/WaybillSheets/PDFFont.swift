@@ -180,6 +180,42 @@ final class PDFFont {
     }
 }
 
+/// One zlib stream reused for every page a writer compresses: `compress2` allocates and clears
+/// zlib's 256 KB of state on each call, which cost more than compressing a page's few KB.
+final class Deflater {
+    /// On the heap: zlib keeps the stream's address and checks it on every call.
+    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    private let ready: Bool
+
+    init() {
+        stream.initialize(to: z_stream())
+        ready = deflateInit_(stream, Z_DEFAULT_COMPRESSION, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+    }
+
+    deinit {
+        if ready { deflateEnd(stream) }
+        stream.deallocate()
+    }
+
+    /// nil only if zlib fails.
+    func deflate(_ bytes: [UInt8]) -> [UInt8]? {
+        guard ready, deflateReset(stream) == Z_OK else { return nil }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(bytes.count))))
+        let status = bytes.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { out in
+                stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.pointee.avail_in = uInt(input.count)
+                stream.pointee.next_out = out.baseAddress
+                stream.pointee.avail_out = uInt(out.count)
+                return CZlib.deflate(stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { return nil }
+        output.removeLast(Int(stream.pointee.avail_out))
+        return output
+    }
+}
+
 /// Numbers as PDF writes them: no exponent, at most four decimals, no trailing zeros.
 enum PDFNumber {
     static func text(_ value: Double) -> String {
