@@ -28,6 +28,8 @@ final class DirectSheetWriter {
     /// Each key holds a reference to its face, so no other face can take its address.
     private var faceIndex: [OpaquePointer: Int?] = [:]
     private var fonts: [PDFFont] = []
+    /// The fonts this writer has embedded so far, in resource order (for tests).
+    var embeddedFonts: [PDFFont] { fonts }
     private let deflater = Deflater()
     /// Per template path: its page, or nil when this writer cannot draw it.
     private var pages: [String: StaticPage?] = [:]
@@ -279,7 +281,7 @@ final class DirectSheetWriter {
             return known
         }
         hb_face_reference(face)
-        guard let font = PDFFont(face: face) else {
+        guard let font = PDFFont.make(face: face) else {
             faceIndex[face] = .some(nil)
             throw Declined(reason: "a font HarfBuzz cannot subset")
         }

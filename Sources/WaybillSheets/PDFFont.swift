@@ -1,6 +1,7 @@
 import CPango
 import CZlib
 import Foundation
+import Synchronization
 
 /// One font face made ready for embedding in sheet PDFs, once per writer: a subset of the face
 /// (HarfBuzz's subsetter) holding every character of Windows-1252 (Latin-1 and the usual
@@ -13,7 +14,7 @@ import Foundation
 /// The subset keeps the face's glyph ids (HarfBuzz's `RETAIN_GIDS`), so the glyph ids Pango
 /// shapes with are the PDF's character ids: a `CIDFontType2` font with an `Identity` map.
 /// Hinting is dropped: the sheet is printed, and viewers render unhinted outlines as well.
-final class PDFFont {
+final class PDFFont: Sendable {
     /// Characters the subset covers. Text using others is drawn by cairo instead.
     static let palette: [UInt32] =
         Array(0x20...0x7E) + Array(0xA0...0xFF) + [
@@ -34,8 +35,32 @@ final class PDFFont {
     let widthArray: String
     let descriptor: String
 
+    /// Fonts made so far in this process, by face (`key`): a renderer made for one web request
+    /// reuses what an earlier one subset, instead of paying for it again.
+    private static let made = Mutex<[String: PDFFont]>([:])
+
+    /// The face's embedding, made once per process; nil if HarfBuzz cannot subset it.
+    static func make(face: OpaquePointer) -> PDFFont? {
+        let key = key(face)
+        if let known = made.withLock({ $0[key] }) { return known }
+        guard let font = PDFFont(face: face) else { return nil }
+        return made.withLock { made in
+            if let raced = made[key] { return raced }
+            made[key] = font
+            return font
+        }
+    }
+
+    /// What tells faces apart without their file names: PostScript name, the checksum the font
+    /// file carries in its head table, glyph count and face index.
+    static func key(_ face: OpaquePointer) -> String {
+        let head = table(face, "head")
+        let checksum = head.count >= 12 ? head[8..<12].map { String($0, radix: 16) }.joined() : "-"
+        return "\(postScriptName(face))|\(checksum)|\(hb_face_get_glyph_count(face))|\(hb_face_get_index(face))"
+    }
+
     /// nil if HarfBuzz cannot subset the face (the caller falls back to cairo).
-    init?(face: OpaquePointer) {
+    private init?(face: OpaquePointer) {
         let font = hb_font_create(face)
         defer { hb_font_destroy(font) }
         let unitsPerEm = Double(hb_face_get_upem(face))

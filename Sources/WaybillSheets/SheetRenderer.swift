@@ -43,6 +43,7 @@ public final class SheetRenderer {
 
     /// Why the last render did not use the direct writer, if it declined; nil when it did.
     var directDeclined: String? { direct?.lastDeclined }
+    var embeddedFonts: [PDFFont] { direct?.embeddedFonts ?? [] }
 
     deinit {
         for layout in layouts.values { if let surface = layout.staticLayer { cairo_surface_destroy(surface) } }

@@ -99,6 +99,19 @@ import WaybillScan
         #expect(try extractText(pdf).contains("Office filing: affluent flows"))
     }
 
+    /// Fonts are subset once per process: a second renderer (the web app makes one per
+    /// request) reuses the first one's.
+    @Test func renderersShareTheirFonts() throws {
+        let first = try SheetRenderer()
+        let second = try SheetRenderer()
+        _ = try first.renderPDF([try sheet(title: "First")], template: template(.letter))
+        _ = try second.renderPDF([try sheet(title: "Second")], template: template(.letter))
+        #expect(first.embeddedFonts.count >= 3)
+        #expect(first.embeddedFonts.count == second.embeddedFonts.count)
+        for (a, b) in zip(first.embeddedFonts, second.embeddedFonts) { #expect(a === b) }
+        #expect(Set(first.embeddedFonts.map(\.baseFont)).count == first.embeddedFonts.count)
+    }
+
     /// A stack: one file, the fonts and artwork once, one page per sheet, each with its own codes.
     @Test func aStackSharesItsFonts() throws {
         let sheets = try (0..<20).map { try sheet(title: "Sheet \($0)") }
