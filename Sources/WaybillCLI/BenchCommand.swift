@@ -10,6 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Decode: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "decode",
             abstract: "Decode every scan in a folder and print pages per second and milliseconds per page.",
             discussion: "Files are shared among --jobs workers (default: one per core), each with its own decoder.")
 
@@ -42,6 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Sheets: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sheets",
             abstract: "Render routing sheets and print milliseconds per sheet.",
             discussion: """
                 'separate' writes each sheet as its own PDF file (what `waybill sheet ID -o F` does), 'single' \

@@ -13,6 +13,7 @@ struct DirectiveCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Create a directive.",
             discussion: """
                 Destinations: mailto:NAME@DOMAIN, folder:ROOT/SUB/PATH (ROOT is a configured folder root, \
@@ -75,7 +76,7 @@ struct DirectiveCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List directives, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List directives, newest first.")
         @OptionGroup var settings: SettingsOptions
         @Flag(help: "Print a JSON array.") var json = false
 
@@ -100,7 +101,7 @@ struct DirectiveCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one directive.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one directive.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The directive id (as printed on its sheet).") var id: String
         @Flag(help: "Print JSON.") var json = false
@@ -129,7 +130,8 @@ struct DirectiveCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a directive: its sheets stop working at once.")
+        static let configuration = CommandConfiguration(
+            commandName: "revoke", abstract: "Revoke a directive: its sheets stop working at once.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The directive id.") var id: String
 

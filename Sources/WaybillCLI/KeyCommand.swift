@@ -14,7 +14,7 @@ struct KeyCommand: AsyncParsableCommand {
         subcommands: [List.self, Rotate.self, Retire.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List signing keys.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List signing keys.")
         @OptionGroup var settings: SettingsOptions
 
         func run() async throws {
@@ -28,7 +28,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Rotate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a new signing key; older keys still verify.")
+        static let configuration = CommandConfiguration(commandName: "rotate", abstract: "Add a new signing key; older keys still verify.")
         @OptionGroup var settings: SettingsOptions
 
         func run() async throws {
@@ -44,7 +44,8 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Retire: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Retire a key: sheets signed with it stop verifying.")
+        static let configuration = CommandConfiguration(
+            commandName: "retire", abstract: "Retire a key: sheets signed with it stop verifying.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "Key id, such as K1.") var id: String
 

@@ -14,7 +14,8 @@ struct QuarantineCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Reroute.self, Release.self, Delete.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Quarantined messages, held ones first, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "Quarantined messages, held ones first, newest first.")
         @OptionGroup var settings: SettingsOptions
         @Flag(help: "Every entry, also those released, rerouted or deleted.") var all = false
         @Flag(help: "Print a JSON array.") var json = false
@@ -37,7 +38,7 @@ struct QuarantineCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One quarantined message, with its journal.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One quarantined message, with its journal.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The message id.") var id: String
         @Flag(help: "Print JSON.") var json = false
@@ -66,6 +67,7 @@ struct QuarantineCommand: AsyncParsableCommand {
 
     struct Reroute: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "reroute",
             abstract: "Route a held message to a directive of your choice: every page, as it was scanned.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The message id.") var id: String
@@ -82,6 +84,7 @@ struct QuarantineCommand: AsyncParsableCommand {
 
     struct Release: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "release",
             abstract: "Run a held message through the routing rules again (after fixing what refused it).")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The message id.") var id: String
@@ -94,7 +97,8 @@ struct QuarantineCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a held message for good (the journal keeps its history).")
+        static let configuration = CommandConfiguration(
+            commandName: "delete", abstract: "Delete a held message for good (the journal keeps its history).")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The message id.") var id: String
 

@@ -14,7 +14,8 @@ struct QueueCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Retry.self, Purge.self, Run.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Deliveries waiting or given up (dead letters), oldest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "Deliveries waiting or given up (dead letters), oldest first.")
         @OptionGroup var settings: SettingsOptions
         @Flag(help: "Also those delivered and purged.") var all = false
         @Flag(help: "Only dead letters.") var dead = false
@@ -35,7 +36,7 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One delivery, with its message's journal.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One delivery, with its message's journal.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The delivery id (from 'waybill queue list').") var id: Int64
         @Flag(help: "Print JSON.") var json = false
@@ -99,6 +100,7 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "retry",
             abstract: "Attempt deliveries again now (a dead letter gets a new give-up time); 'waybill serve' picks them up.")
         @OptionGroup var selection: Selection
 
@@ -111,6 +113,7 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "purge",
             abstract: "Give deliveries up for good: never attempted again (the journal keeps their history).")
         @OptionGroup var selection: Selection
 
@@ -123,6 +126,7 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Attempt every delivery that is due now, once, and exit ('waybill serve' does this all the time).")
         @OptionGroup var settings: SettingsOptions
 

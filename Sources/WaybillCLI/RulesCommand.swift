@@ -9,7 +9,8 @@ struct RulesCommand: ParsableCommand {
         subcommands: [List.self, Test.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the routing rules in the order they are tried.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the routing rules in the order they are tried.")
         @OptionGroup var settings: SettingsOptions
         @Option(help: "Routing rules, PATTERN=ACTION, comma-separated, or a JSON list. Env: WAYBILL_RULES.") var rules: String?
         @Flag(help: "Print JSON.") var json = false
@@ -43,6 +44,7 @@ struct RulesCommand: ParsableCommand {
 
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "test",
             abstract: "Explain what happens to mail for ADDRESS: every rule considered, and the decision.",
             discussion: """
                 Without --attachments and --size, rules that need them are undecided, as at RCPT time: the \

@@ -13,6 +13,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Create an API token for a user; the token is the last line printed.",
             discussion: "Only a digest of the token is stored: it cannot be shown again. Revoke it with 'waybill token revoke ID'.")
         @OptionGroup var settings: SettingsOptions
@@ -31,7 +32,7 @@ struct TokenCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List API tokens (never the tokens themselves).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List API tokens (never the tokens themselves).")
         @OptionGroup var settings: SettingsOptions
         @Option(help: "Only this user's tokens.") var user: String?
 
@@ -47,7 +48,7 @@ struct TokenCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke an API token: it stops working at once.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke an API token: it stops working at once.")
         @OptionGroup var settings: SettingsOptions
         @Argument(help: "The token's id (from 'waybill token list').") var id: Int64
 

@@ -13,6 +13,7 @@ struct UserCommand: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Add a user.",
             discussion: """
                 NAME is the person's email address: the directives they create are owned by it. \
@@ -37,6 +38,7 @@ struct UserCommand: AsyncParsableCommand {
 
     struct Password: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "password",
             abstract: "Set a user's password (which signs them out of the web app everywhere).",
             discussion: "The password is read from a file (mode 0600) or '-' for standard input, as for 'user add'.")
 
@@ -53,7 +55,7 @@ struct UserCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List users.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List users.")
         @OptionGroup var settings: SettingsOptions
         @Flag(help: "Print a JSON array.") var json = false
 
